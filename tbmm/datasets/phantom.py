@@ -542,13 +542,18 @@ _PLACEMENT = {
 }
 
 
-def _box_iou(a, b):
+def _box_overlap(a, b, same_class):
+    """IoU, or for two lesions of one class intersection over the smaller box: two overlapping
+    masses would merge into one blob, while a nodule inside an emphysema stays recognisable."""
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
     if iw <= 0 or ih <= 0:
         return 0.0
     inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    if same_class:
+        return inter / min(area_a, area_b)
+    return inter / (area_a + area_b - inter)
 
 
 def _fit_interval(centre, extent, lo, hi, image_size):
@@ -588,7 +593,7 @@ def sample_lesions(rng: np.random.Generator, thorax: Thorax,
     placed like an effusion. A few placements are tried to keep lesions from piling up.
     """
     specs: List[LesionSpec] = []
-    boxes = []
+    placed = []  # (box, syms) of the lesions so far
     for entry in lesion_classes:
         syms = (entry, ) if isinstance(entry, str) else tuple(entry)
         _check_known(syms)
@@ -599,13 +604,14 @@ def sample_lesions(rng: np.random.Generator, thorax: Thorax,
             center, side = _place(rng, thorax, placement_class, size)
             box = (center[0] - size[0] / 2, center[1] - size[1] / 2,
                    center[0] + size[0] / 2, center[1] + size[1] / 2)
-            overlap = max((_box_iou(box, other) for other in boxes), default=0.0)
+            overlap = max((_box_overlap(box, other, bool(set(syms) & set(other_syms)))
+                           for other, other_syms in placed), default=0.0)
             if best is None or overlap < best[0]:
                 best = (overlap, center, side, box)
-            if overlap <= 0.2:
+            if overlap <= 0.15:
                 break
         _, center, side, box = best
-        boxes.append(box)
+        placed.append((box, syms))
         specs.append(LesionSpec(syms=syms, center=center, size=size, side=side))
     return specs
 
