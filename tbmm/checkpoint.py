@@ -1,0 +1,193 @@
+"""Load MMEngine checkpoints with ``torch.load(weights_only=True)``.
+
+Since torch 2.6, ``torch.load`` refuses arbitrary pickled objects by default, and the checkpoints
+MMEngine 0.10.7 itself saves contain a few: its message hub (``HistoryBuffer`` objects holding numpy
+arrays) and numpy scalars such as the ETA and the best score. Resuming, ``load_from`` and testing
+then fail with ``UnpicklingError``. Instead of turning the check off, this module
+
+* allow-lists exactly the globals MMEngine's own checkpoints need
+  (:func:`register_mmengine_safe_globals`);
+* routes MMEngine's checkpoint loading (local files and every URL scheme) through
+  :func:`load_checkpoint_file`, which loads with ``weights_only=True`` and refuses anything else
+  with a one-line :class:`UnsafeCheckpointError`, unless unsafe loading was enabled explicitly
+  (:func:`allow_unsafe_checkpoint_loading` or ``TBMM_UNSAFE_LOAD=1``).
+
+Call :func:`setup_checkpoint_loading` once, before MMEngine loads anything.
+"""
+import logging
+import os
+import os.path as osp
+import pickle
+import re
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer, print_log
+
+__all__ = [
+    'UnsafeCheckpointError', 'UNSAFE_LOAD_ENV', 'allow_unsafe_checkpoint_loading',
+    'unsafe_checkpoint_loading_allowed', 'register_mmengine_safe_globals', 'load_checkpoint_file',
+    'setup_checkpoint_loading'
+]
+
+#: Environment variable that, set to 1/true/yes, allows unsafe (full pickle) checkpoint loading.
+UNSAFE_LOAD_ENV = 'TBMM_UNSAFE_LOAD'
+
+_TRUE_VALUES = ('1', 'true', 'yes', 'on')
+
+
+def _torch_version():
+    return tuple(int(p) for p in re.findall(r'\d+', torch.__version__)[:2])
+
+
+# Before torch 2.6, torch.load did not default to weights_only (so MMEngine's loading works as it
+# is) and its weights-only unpickler was no security boundary (CVE-2025-32434): there this module
+# changes nothing rather than promise a safety it cannot give.
+WEIGHTS_ONLY_SUPPORTED = _torch_version() >= (2, 6)
+
+# HistoryBuffer pickles its default statistics methods as getattr(HistoryBuffer, name).
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+_unsafe_loading_allowed = False
+_setup_done = False
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint failed the weights-only check; the message is one line naming file and cause."""
+
+    def __init__(self, path, offending_globals, reason=None):
+        self.path = path
+        self.offending_globals = list(offending_globals)
+        if self.offending_globals:
+            cause = ('it needs pickled globals outside the allow-list: '
+                     + ', '.join(self.offending_globals))
+        else:
+            cause = f'the weights-only unpickler refused it: {reason}'
+        super().__init__(
+            f'{path}: refusing to load this checkpoint: {cause}; re-run with '
+            f'--unsafe-load-checkpoint (or {UNSAFE_LOAD_ENV}=1) if you trust this file')
+
+
+def allow_unsafe_checkpoint_loading(enabled=True):
+    """Allow (or forbid again) full-pickle loading of checkpoints failing the weights-only check."""
+    global _unsafe_loading_allowed
+    _unsafe_loading_allowed = bool(enabled)
+
+
+def unsafe_checkpoint_loading_allowed():
+    """Whether :func:`allow_unsafe_checkpoint_loading` or ``TBMM_UNSAFE_LOAD`` enabled it."""
+    return _unsafe_loading_allowed or os.environ.get(UNSAFE_LOAD_ENV, '').lower() in _TRUE_VALUES
+
+
+def _history_buffer_method(obj, name):
+    """``builtins.getattr`` for the unpickler, limited to HistoryBuffer's statistics methods."""
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
+
+
+def _mmengine_safe_globals():
+    # Found by training an MMEngine Runner (optimizer wrapper, param schedulers, validation with
+    # save_best), listing its checkpoints' globals with get_unsafe_globals_in_checkpoint, then
+    # loading them with weights_only=True until nothing was refused (the dtype classes are needed
+    # when the unpickler sets a dtype's state, so that list does not name them).
+    reconstruct_array = np.zeros(0).__reduce__()[0]  # numpy.core.multiarray._reconstruct
+    numpy_scalar = np.float64(0).__reduce__()[0]  # numpy.core.multiarray.scalar
+    return [
+        HistoryBuffer,  # message_hub log_scalars (train/loss, train/lr, val/<metric>, ...)
+        (_history_buffer_method, 'builtins.getattr'),
+        np.ndarray, reconstruct_array,  # HistoryBuffer's log and count histories
+        numpy_scalar,  # runtime_info 'eta' and 'best_score' are numpy scalars
+        np.dtype,
+        # MessageHub stores Python ints and floats, so numpy's default int and float64 arrays
+        type(np.dtype(float)), type(np.dtype(int)),
+    ]
+
+
+def register_mmengine_safe_globals():
+    """Allow-list the globals in checkpoints saved by MMEngine's Runner; idempotent.
+
+    Returns ``False`` (and registers nothing) on torch < 2.6.
+    """
+    if not WEIGHTS_ONLY_SUPPORTED:
+        return False
+    # torch keeps the allow-list as a set, so registering the same objects again changes nothing.
+    torch.serialization.add_safe_globals(_mmengine_safe_globals())
+    return True
+
+
+def _refusal_cause(path, error):
+    """``(offending_globals, reason)`` for a failed weights-only load, ``reason`` from torch."""
+    try:
+        offending = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # unreadable as a pickle: torch's error below says why
+        offending = []
+    match = re.search(r'WeightsUnpickler error:\s*(.+)', str(error))
+    reason = match.group(1).strip() if match else ' '.join(str(error).split())
+    return offending, reason
+
+
+def load_checkpoint_file(path, map_location=None):
+    """Load a local checkpoint with ``weights_only=True``.
+
+    Raises :class:`UnsafeCheckpointError` when the file needs globals outside the allow-list,
+    unless unsafe loading is enabled: then it is loaded with ``weights_only=False`` and a warning
+    is logged.
+    """
+    path = osp.expanduser(os.fspath(path))
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} can not be found.')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        offending, reason = _refusal_cause(path, error)
+        if not unsafe_checkpoint_loading_allowed():
+            raise UnsafeCheckpointError(path, offending, reason) from None
+    print_log(
+        f'Loading {path} with weights_only=False because unsafe loading is enabled '
+        f'({", ".join(offending) or reason}): this can run arbitrary code from the file',
+        logger='current', level=logging.WARNING)
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def load_from_safe_local(filename, map_location):
+    # MMEngine's load_from_local signature; CheckpointLoader logs the name after 'load_from_'.
+    return load_checkpoint_file(filename, map_location)
+
+
+def _load_url(url, model_dir=None, map_location=None, progress=True):
+    """Download ``url`` into torch hub's cache (as torch.hub does) and load it safely.
+
+    Replaces ``mmengine.runner.checkpoint.load_url``, i.e. ``torch.hub.load_state_dict_from_url``,
+    which unpickles downloads with ``weights_only=False``.
+    """
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached_file = osp.join(model_dir, osp.basename(urlparse(url).path))
+    if not osp.exists(cached_file):
+        torch.hub.download_url_to_file(url, cached_file, progress=progress)
+    return load_checkpoint_file(cached_file, map_location)
+
+
+def setup_checkpoint_loading():
+    """Make MMEngine load checkpoints through :func:`load_checkpoint_file`; idempotent.
+
+    Registers the MMEngine allow-list, replaces the local-file scheme of MMEngine's
+    ``CheckpointLoader`` (used by ``Runner.resume``, ``load_from``, ``load_checkpoint`` and
+    ``Pretrained`` init) and its URL loader. Returns ``False`` on torch < 2.6, changing nothing.
+    """
+    global _setup_done
+    if not register_mmengine_safe_globals():
+        return False
+    if _setup_done:
+        return True
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    mmengine_checkpoint.CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
+    # http(s)://, torchvision://, open-mmlab:// and mmcls:// all end in MMEngine's load_from_http,
+    # called directly rather than through the registry; its module-level ``load_url`` is the one
+    # download-and-load call they share, so replacing it covers them all.
+    mmengine_checkpoint.load_url = _load_url
+    _setup_done = True
+    return True
