@@ -20,7 +20,7 @@ setup: $(VENV)/.tbmm-installed
 $(VENV)/.torch-installed:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip 'setuptools<82' wheel ninja
-	$(PIP) install -q $(TORCH)
+	$(PIP) install -q $(TORCH) 'numpy<2'
 	touch $@
 
 # Compiled ops are required: mmdet imports mmcv.ops at import time (mmcv-lite is not enough).

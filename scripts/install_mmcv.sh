@@ -33,5 +33,5 @@ if ! ls "$dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
 fi
 "$PY" -m pip install -q --no-deps "$dir"/mmcv-"$MMCV_VERSION"-*.whl
 # mmcv's own runtime needs (its wheel was installed without them so pip cannot swap torch).
-"$PY" -m pip install -q addict packaging Pillow pyyaml yapf "mmengine==0.10.7" "opencv-python-headless" "numpy<2"
+"$PY" -m pip install -q addict packaging Pillow pyyaml yapf "mmengine==0.10.7" "opencv-python" "numpy<2"
 "$PY" -c "import mmcv.ops; print('mmcv', mmcv.__version__, 'ops OK')"

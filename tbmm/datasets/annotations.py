@@ -15,7 +15,12 @@ import os.path as osp
 class AnnotationError(ValueError):
     """A problem in an annotation file; the message is one line naming the file and the record."""
 
-    def __init__(self, path, message, index=None, file_name=None):
+    def __init__(self, path, message=None, index=None, file_name=None):
+        if message is None:
+            # A bare message (re-raised by MMEngine's registry with its own prefix).
+            super().__init__(path)
+            self.path = self.index = self.file_name = None
+            return
         where = str(path)
         if index is not None:
             where += f': record {index}'

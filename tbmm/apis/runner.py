@@ -1,0 +1,122 @@
+"""Config preparation and runs behind ``tools/train.py`` and ``tools/test.py``.
+
+MMEngine's Runner does the work (training loop, checkpoints, distributed runs, evaluation hooks);
+these functions only turn command-line choices into config changes, as MMDetection's tools do.
+"""
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the CLIs)
+from mmengine.runner import Runner
+
+AMP_DTYPES = ('float16', 'bfloat16')
+
+
+def load_config(config, cfg_options=None):
+    """Read a config file (``mmdet::`` bases resolve through the installed mmdet) and apply overrides."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _set_work_dir(cfg, config, work_dir):
+    # Priority as in MMDetection: CLI > config > ./work_dirs/<config name>.
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp_dtype='float16',
+                         auto_scale_lr=None, resume=None, load_from=None, launcher='none'):
+    """Return the training config with the CLI's choices applied.
+
+    Args:
+        amp: train with automatic mixed precision (``AmpOptimWrapper``, dynamic loss scale).
+        amp_dtype: ``'float16'`` or ``'bfloat16'``.
+        auto_scale_lr: ``True``/``False`` forces scaling the LR by total batch size on/off;
+            ``None`` keeps the config's setting.
+        resume: ``'auto'`` resumes from the latest checkpoint in the work dir, a path resumes
+            from that checkpoint, ``None`` starts fresh.
+    """
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config, work_dir)
+    if amp:
+        if amp_dtype not in AMP_DTYPES:
+            raise ValueError(f'amp dtype must be one of {AMP_DTYPES}, got {amp_dtype!r}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+        cfg.optim_wrapper.dtype = amp_dtype
+    if auto_scale_lr is not None:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError(f'{config}: auto_scale_lr.base_batch_size is not set, cannot scale the LR')
+        cfg.auto_scale_lr.enable = bool(auto_scale_lr)
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'checkpoint to resume from not found: {resume}')
+        cfg.resume = True
+        cfg.load_from = resume
+    if load_from is not None:
+        if not osp.isfile(load_from):
+            raise FileNotFoundError(f'checkpoint to load not found: {load_from}')
+        cfg.load_from = load_from
+    return cfg
+
+
+def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out=None,
+                        show_dir=None, metrics_json=None, launcher='none'):
+    """Return the test config: load ``checkpoint``, optionally dump raw results and draw overlays.
+
+    Args:
+        out: path of a ``.pkl`` with MMDetection's raw results (``DumpDetResults``).
+        show_dir: folder (under the work dir's timestamp folder) for prediction overlays.
+        metrics_json: where the evaluator writes its per-class JSON (defaults into the work dir).
+    """
+    cfg = load_config(config, cfg_options)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config, work_dir)
+    cfg.load_from = checkpoint
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    for evaluator in evaluators:
+        if evaluator.get('type') == 'ChestXDetMetric':
+            evaluator.outfile_prefix = metrics_json or osp.join(cfg.work_dir, 'test_')
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {out}')
+        evaluators = list(evaluators) + [dict(type='DumpDetResults', out_file_path=out)]
+    cfg.test_evaluator = evaluators
+    if show_dir is not None:
+        cfg.default_hooks.visualization.draw = True
+        cfg.default_hooks.visualization.test_out_dir = show_dir
+    return cfg
+
+
+def build_runner(cfg):
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def run_train(cfg):
+    """Train with MMEngine's Runner; returns the runner (its work_dir holds logs and checkpoints)."""
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def run_test(cfg):
+    """Evaluate ``cfg.load_from`` on the test set; returns (metrics dict, runner)."""
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    return metrics, runner

@@ -1,0 +1,3 @@
+from .nonfinite_loss_hook import NonFiniteLossError, StopOnNonFiniteLossHook
+
+__all__ = ['NonFiniteLossError', 'StopOnNonFiniteLossHook']

@@ -1,0 +1,41 @@
+"""Small helpers shared by the command-line tools."""
+import sys
+
+
+def user_error_types():
+    """Exception types that mean the user's input or config is wrong (not a bug in tbmm)."""
+    from tbmm.datasets.annotations import AnnotationError
+    types = [AnnotationError, FileNotFoundError, NotADirectoryError]
+    try:
+        from tbmm.datasets.chestxdet import DatasetBuildError
+        types.append(DatasetBuildError)
+    except ImportError:  # mmdet missing: the tool fails on its own import anyway
+        pass
+    try:
+        from tbmm.datasets.image_io import ImageReadError
+        types.append(ImageReadError)
+    except ImportError:
+        pass
+    try:
+        from tbmm.engine.hooks import NonFiniteLossError
+        types.append(NonFiniteLossError)
+    except ImportError:
+        pass
+    try:
+        from tbmm.checkpoint import UnsafeCheckpointError
+        types.append(UnsafeCheckpointError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def run_cli(main, argv=None):
+    """Run a tool's ``main``; user mistakes end in one ``error:`` line and exit code 2, not a traceback."""
+    try:
+        return main(argv)
+    except user_error_types() as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130

@@ -1,0 +1,102 @@
+"""Training, testing and resuming through the same functions the tools use."""
+import glob
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from tbmm.apis import prepare_test_config, prepare_train_config, run_test, run_train
+
+MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
+PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
+
+
+def data_options(root, image_size=None):
+    opts = {}
+    for split, ann, img in (('train', 'train', 'train_data'), ('val', 'test', 'test_data'),
+                            ('test', 'test', 'test_data')):
+        opts[f'{split}_dataloader.dataset.data_root'] = str(root) + '/'
+        opts[f'{split}_dataloader.dataset.ann_file'] = f'annotation/{ann}.json'
+        opts[f'{split}_dataloader.dataset.data_prefix'] = dict(img=f'{img}/')
+        opts[f'{split}_dataloader.num_workers'] = 0
+        opts[f'{split}_dataloader.persistent_workers'] = False
+    return opts
+
+
+def set_image_scale(cfg, scale):
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        for t in loader.dataset.pipeline:
+            if t['type'] == 'Resize':
+                t['scale'] = scale
+
+
+def test_one_iteration_of_the_real_r101_config(tiny_phantom, tmp_path, repo_root):
+    opts = data_options(tiny_phantom)
+    opts.update({
+        'model.backbone.init_cfg': None,  # no ImageNet download in tests
+        'train_dataloader.dataset.indices': 2,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.checkpoint.save_best': None,
+    })
+    cfg = prepare_train_config(str(repo_root / MAIN), work_dir=str(tmp_path), cfg_options=opts)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    set_image_scale(cfg, (128, 128))
+    runner = None
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    assert model.backbone.depth == 101 and model.bbox_head.num_classes == 9
+    before = model.bbox_head.retina_cls.weight.detach().clone()
+    runner.train()
+    assert runner.iter == 1
+    after = runner.model.bbox_head.retina_cls.weight.detach()
+    assert not torch.equal(before, after), 'one optimizer step should change the head'
+    assert torch.isfinite(after).all()
+    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
+    assert scalars
+    losses = [json.loads(line) for line in open(scalars[0])]
+    assert all(torch.isfinite(torch.tensor(rec['loss'])) for rec in losses if 'loss' in rec)
+
+
+@pytest.fixture(scope='module')
+def trained_phantom(tiny_phantom, tmp_path_factory, repo_root):
+    """The phantom config trained for 2 short epochs on the tiny set (shared by the tests below)."""
+    work_dir = tmp_path_factory.mktemp('phantom_run')
+    opts = data_options(tiny_phantom)
+    opts.update({'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 1})
+    cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(work_dir), cfg_options=opts)
+    set_image_scale(cfg, (128, 128))
+    run_train(cfg)
+    return work_dir, opts
+
+
+def test_training_keeps_best_and_epoch_checkpoints(trained_phantom):
+    work_dir, _ = trained_phantom
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
+    assert glob.glob(osp.join(work_dir, 'best_chestxdet_mAP50_epoch_*.pth'))
+
+
+def test_resume_round_trip(trained_phantom, tmp_path, repo_root):
+    work_dir, opts = trained_phantom
+    opts = dict(opts, **{'train_cfg.max_epochs': 3})
+    cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), cfg_options=opts,
+                               resume=osp.join(work_dir, 'epoch_2.pth'))
+    set_image_scale(cfg, (128, 128))
+    runner = run_train(cfg)
+    per_epoch = runner.iter // 3
+    assert runner.epoch == 3 and runner.iter == 3 * per_epoch
+    assert osp.isfile(osp.join(tmp_path, 'epoch_3.pth'))
+    assert not osp.isfile(osp.join(tmp_path, 'epoch_1.pth')), 'resume must not retrain epoch 1'
+
+
+def test_checkpoint_loads_in_test(trained_phantom, tmp_path, repo_root):
+    work_dir, opts = trained_phantom
+    cfg = prepare_test_config(str(repo_root / PHANTOM), osp.join(work_dir, 'epoch_2.pth'),
+                              work_dir=str(tmp_path), cfg_options=opts)
+    set_image_scale(cfg, (128, 128))
+    metrics, _ = run_test(cfg)
+    assert 'chestxdet/mAP50' in metrics
+    assert 0.0 <= metrics['chestxdet/mAP50'] <= 1.0
+    assert osp.isfile(osp.join(tmp_path, 'test_metrics.json'))

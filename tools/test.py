@@ -1,0 +1,48 @@
+"""Evaluate a checkpoint on a config's test set and print the per-class table.
+
+    python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py work_dirs/.../best.pth
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir overlays
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a tbmm detector')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the log and the metrics JSON go')
+    parser.add_argument('--out', help='also dump raw results to this .pkl file')
+    parser.add_argument('--show-dir', help='draw prediction overlays into this folder '
+                        '(relative to the run\'s timestamp folder in the work dir)')
+    parser.add_argument('--metrics-json', help='prefix of the metrics JSON / FROC PNG '
+                        '(default: WORK_DIR/test_)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import os
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    from tbmm.apis import prepare_test_config, run_test
+    from tbmm.evaluation import format_metrics_table
+
+    cfg = prepare_test_config(
+        args.config, args.checkpoint, work_dir=args.work_dir, cfg_options=args.cfg_options,
+        out=args.out, show_dir=args.show_dir, metrics_json=args.metrics_json,
+        launcher=args.launcher)
+    metrics, runner = run_test(cfg)
+    if runner.rank == 0:
+        print(format_metrics_table(runner))
+    return 0
+
+
+if __name__ == '__main__':
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))
