@@ -1,0 +1,104 @@
+"""Human-readable outputs of an evaluation result: text table, JSON file, FROC curve PNG."""
+import json
+import os
+import os.path as osp
+
+from .evaluate import froc_key, image_keys
+
+
+def _fmt(value, digits=3):
+    return 'n/a' if value is None else f'{value:.{digits}f}'
+
+
+def format_table(result):
+    """One row per class (GT count, AP50, COCO AP, FROC avgrecall), the mean row, then notes."""
+    classes = result['classes']
+    overall = result['overall']
+    mean_label = f'mean ({overall["n_classes_with_gt"]}/{len(classes)} classes)'
+    name_width = max(len(c) for c in [*classes, mean_label])
+    header = f'{"Class":<{name_width}}  {"GT":>6}  {"AP50":>6}  {"COCO AP":>7}  {"FROC":>6}'
+    rule = '-' * len(header)
+    lines = [header, rule]
+    for name in classes:
+        entry = result['per_class'][name]
+        lines.append(f'{name:<{name_width}}  {entry["n_gt"]:>6d}  {_fmt(entry["ap50"]):>6}  '
+                     f'{_fmt(entry["coco_ap"]):>7}  {_fmt(entry["froc_avgrecall"]):>6}')
+    lines.append(rule)
+    lines.append(f'{mean_label:<{name_width}}  {overall["n_gt"]:>6d}  {_fmt(overall["ap50"]):>6}  '
+                 f'{_fmt(overall["coco_ap"]):>7}  {_fmt(overall["froc_avgrecall"]):>6}')
+
+    froc_fps = result['settings']['froc_fps']
+    points = ', '.join(f'{_fmt(overall[froc_key(f)])} @ {f:g}' for f in froc_fps)
+    lines.append(f'FROC: mean of recall at {", ".join(f"{f:g}" for f in froc_fps)} FP/image '
+                 f'(ChestX-Det10 protocol); class means: {points}.')
+    if overall['na_classes']:
+        lines.append(f'n/a: no ground truth for {", ".join(overall["na_classes"])}; '
+                     'excluded from the means.')
+    images = result['images']
+    specificity = result['settings']['image_specificity']
+    sens_key, threshold_key = image_keys(specificity)
+    lines.append(
+        f'Image level ({images["n_abnormal"]} abnormal / {images["n_negative"]} negative images, '
+        f'score = top box score): AUC {_fmt(overall["image_auc"])}, sensitivity '
+        f'{_fmt(overall[sens_key])} at specificity >= {specificity:g} '
+        f'(threshold {_fmt(overall[threshold_key], 4)}).')
+    for kind, label in (('gt', 'ground truth'), ('pred', 'predictions')):
+        ignored = result['ignored_classes'][kind]
+        if ignored:
+            listing = ', '.join(f'{name} x{count}' for name, count in sorted(ignored.items()))
+            lines.append(f'Ignored boxes of classes outside the class list in {label}: {listing}.')
+    if images['n_pred_files_not_in_gt']:
+        lines.append(f'Ignored {images["n_pred_files_not_in_gt"]} prediction record(s) for files '
+                     f'not in the ground truth (e.g. {images["pred_files_not_in_gt"][0]!r}).')
+    return '\n'.join(lines)
+
+
+def _ensure_parent(path):
+    parent = osp.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+
+
+def write_result_json(result, path):
+    """Write the structured result (see :func:`evaluate_records`) as JSON."""
+    _ensure_parent(path)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(result, f, indent=2)
+        f.write('\n')
+
+
+def plot_froc(result, path, title=None):
+    """Save a PNG of recall vs FP/image at the FROC curve points: each class and the class mean."""
+    if title is None:
+        title = f'FROC (ChestX-Det10 score {_fmt(result["overall"]["froc_avgrecall"])})'
+    # Figure + Agg canvas directly: no pyplot global state, no dependence on the default backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fps = result['settings']['froc_curve_fps']
+    labels = [f'{f:g}' for f in fps]
+    fig = Figure(figsize=(7, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name in result['classes']:
+        curve = result['per_class'][name]['froc_curve']
+        if curve[labels[0]] is None:
+            continue  # no ground truth: no curve
+        ax.plot(fps, [curve[label] for label in labels], marker='.', linewidth=1, alpha=0.8,
+                label=name)
+    mean_curve = result['overall']['froc_curve']
+    if mean_curve[labels[0]] is not None:
+        ax.plot(fps, [mean_curve[label] for label in labels], color='black', linewidth=2.5,
+                marker='o', label='mean')
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(fps)
+    ax.set_xticklabels(labels)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel('False positives per image')
+    ax.set_ylabel('Recall (sensitivity)')
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc='lower right')
+    fig.tight_layout()
+    _ensure_parent(path)
+    fig.savefig(path, format='png')
