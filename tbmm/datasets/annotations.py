@@ -10,6 +10,7 @@ import json
 import math
 import os
 import os.path as osp
+import re
 
 
 class AnnotationError(ValueError):
@@ -32,8 +33,28 @@ class AnnotationError(ValueError):
         self.file_name = file_name
 
 
+def _is_absolute_or_escaping(file_name):
+    # Windows paths too ("C:\\x.png", "\\\\server\\x.png"): annotation files travel between systems,
+    # and on POSIX osp.isabs() would take them for relative names that then go missing.
+    parts = file_name.replace('\\', '/')
+    return (parts.startswith('/') or re.match(r'^[A-Za-z]:', parts) is not None
+            or '..' in parts.split('/'))
+
+
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(number):
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # a JSON integer too large for a float
+        return False
+
+
+def _brief_repr(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def validate_record(record, index, path, require_scores=False):
@@ -55,7 +76,7 @@ def validate_record(record, index, path, require_scores=False):
         fail(f'missing key(s) {", ".join(missing)}')
     if not isinstance(file_name, str) or not file_name:
         fail('"file_name" must be a non-empty string')
-    if osp.isabs(file_name) or '..' in file_name.replace('\\', '/').split('/'):
+    if _is_absolute_or_escaping(file_name):
         fail('"file_name" must be relative to the image folder (no absolute path, no "..")')
     syms, boxes = record['syms'], record['boxes']
     if not isinstance(syms, list) or not all(isinstance(s, str) for s in syms):
@@ -67,12 +88,12 @@ def validate_record(record, index, path, require_scores=False):
     clean_boxes = []
     for j, box in enumerate(boxes):
         if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(v) for v in box):
-            fail(f'box {j} must be 4 numbers [x1, y1, x2, y2], got {box!r}')
-        if not all(math.isfinite(v) for v in box):
-            fail(f'box {j} has a non-finite coordinate: {box!r}')
+            fail(f'box {j} must be 4 numbers [x1, y1, x2, y2], got {_brief_repr(box)}')
+        if not all(_is_finite(v) for v in box):
+            fail(f'box {j} has a non-finite or too large coordinate: {_brief_repr(box)}')
         x1, y1, x2, y2 = (float(v) for v in box)
         if x2 <= x1 or y2 <= y1:
-            fail(f'box {j} is empty or inverted (need x2 > x1 and y2 > y1): {box!r}')
+            fail(f'box {j} is empty or inverted (need x2 > x1 and y2 > y1): {_brief_repr(box)}')
         clean_boxes.append([x1, y1, x2, y2])
     out = dict(record)
     out['syms'] = list(syms)
@@ -80,10 +101,36 @@ def validate_record(record, index, path, require_scores=False):
     if 'scores' in record or require_scores:
         scores = record.get('scores')
         if not isinstance(scores, list) or len(scores) != len(boxes) or not all(
-                _is_number(s) and math.isfinite(s) for s in scores):
+                _is_number(s) and _is_finite(s) for s in scores):
             fail('"scores" must be a list of finite numbers, one per box')
         out['scores'] = [float(s) for s in scores]
     return out
+
+
+def load_annotation_list(path):
+    """Read an annotation file's JSON and check that it is a list; the records are not checked.
+
+    A UTF-8 byte-order mark (written by some Windows editors) is accepted. Raises
+    :class:`AnnotationError` naming the file when it is missing, unreadable, not JSON or not a list.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise AnnotationError(path, 'file not found') from None
+    except IsADirectoryError:
+        raise AnnotationError(path, 'is a directory, not an annotation file') from None
+    except OSError as e:
+        raise AnnotationError(path, f'cannot read ({e.strerror or e})') from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, integers over 4300 digits
+        raise AnnotationError(path, f'not valid JSON ({e})') from None
+    except RecursionError:  # json recurses once per nesting level
+        raise AnnotationError(path, 'not valid JSON (nested too deeply)') from None
+    if not isinstance(data, list):
+        raise AnnotationError(
+            path, f'top level must be a list of records, got {type(data).__name__}')
+    return data
 
 
 def read_annotations(path, require_scores=False):
@@ -93,16 +140,7 @@ def read_annotations(path, require_scores=False):
     the record for unreadable JSON, a wrong top-level type, malformed records or duplicate file names.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise AnnotationError(path, 'file not found') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AnnotationError(path, f'not valid JSON ({e})') from None
-    if not isinstance(data, list):
-        raise AnnotationError(
-            path, f'top level must be a list of records, got {type(data).__name__}')
+    data = load_annotation_list(path)
     records, seen = [], {}
     for i, record in enumerate(data):
         rec = validate_record(record, i, path, require_scores=require_scores)
