@@ -8,6 +8,8 @@ from mmengine.logging import MMLogger, print_log
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
+from tbmm.datasets.image_io import ImageReadError
+from tbmm.datasets.validation import clip_box_to_image, inspect_image
 
 UNKNOWN_CLASS_POLICIES = ('error', 'drop')
 MISSING_IMAGE_POLICIES = ('error', 'skip')
@@ -37,14 +39,23 @@ class ChestXDetDataset(BaseDetDataset):
             ``metainfo['classes']`` (e.g. ChestX-Det10's Pneumothorax under the 9-class list):
             ``'error'`` (default) stops with the counts per unknown class; ``'drop'`` drops those
             boxes and logs the counts. The image itself is kept either way.
-        missing_image_policy (str): what to do with records whose image file does not exist:
-            ``'error'`` (default) stops with the count and the first names; ``'skip'`` leaves those
-            records out and logs the count and the first names.
+        missing_image_policy (str): what to do with records whose image file does not exist
+            (or, with ``check_images``, cannot be read): ``'error'`` (default) stops with the count
+            and the first names; ``'skip'`` leaves those records out and logs the count and the
+            first names.
+        check_images (bool): read every image's header and last bytes while building (fast; no
+            decoding), so that problems stop the build instead of a training run hours later:
+            empty, truncated or undecodable headers are unreadable images (see
+            ``missing_image_policy``); boxes partly outside their image are clipped to it and
+            counted; a box with no area inside its image (its regression target would be
+            infinite) stops the build. Also adds ``width``/``height`` to each data info. Off by
+            default: then boxes are not checked here (the pipeline's ``Resize`` clips them).
     """
 
     METAINFO = dict(classes=DEFAULT_CLASSES, palette=_class_palette(len(DEFAULT_CLASSES)))
 
-    def __init__(self, *args, unknown_class_policy='error', missing_image_policy='error', **kwargs):
+    def __init__(self, *args, unknown_class_policy='error', missing_image_policy='error',
+                 check_images=False, **kwargs):
         if unknown_class_policy not in UNKNOWN_CLASS_POLICIES:
             raise DatasetBuildError(
                 f'unknown_class_policy must be one of {UNKNOWN_CLASS_POLICIES}, '
@@ -55,6 +66,7 @@ class ChestXDetDataset(BaseDetDataset):
                 f'got {missing_image_policy!r}')
         self.unknown_class_policy = unknown_class_policy
         self.missing_image_policy = missing_image_policy
+        self.check_images = bool(check_images)
         #: What loading dropped or skipped, for reports and tests.
         self.load_report = {}
         super().__init__(*args, **kwargs)
@@ -75,33 +87,63 @@ class ChestXDetDataset(BaseDetDataset):
 
         unknown = Counter()
         missing = []
+        unreadable = []  # (record index, file name, reason)
+        outside = []  # boxes without area inside their image: (index, name, box no., box, size)
+        clipped_boxes = 0
         data_list = []
         for index, record in enumerate(records):
             img_path = osp.join(img_dir, record['file_name'])
             if not osp.isfile(img_path):
                 missing.append(record['file_name'])
                 continue
+            size = None
+            if self.check_images:
+                try:
+                    image = inspect_image(img_path)
+                except ImageReadError as e:
+                    unreadable.append((index, record['file_name'], e.reason))
+                    continue
+                size = (image.width, image.height)
             instances = []
-            for sym, box in zip(record['syms'], record['boxes']):
+            for j, (sym, box) in enumerate(zip(record['syms'], record['boxes'])):
                 if sym not in label_of:
                     unknown[sym] += 1
                     continue
+                if size is not None:
+                    inside = clip_box_to_image(box, *size)
+                    if inside is None:
+                        outside.append((index, record['file_name'], j, box, size))
+                        continue
+                    clipped_boxes += inside != box
+                    box = inside
                 instances.append(dict(bbox=box, bbox_label=label_of[sym], ignore_flag=0))
-            data_list.append(dict(
+            data_info = dict(
                 img_path=img_path,
                 # The file name is the image's identity in every report and prediction file.
                 img_id=record['file_name'],
                 record_index=index,
-                instances=instances))
+                instances=instances)
+            if size is not None:
+                data_info['width'], data_info['height'] = size
+            data_list.append(data_info)
 
         self._apply_unknown_class_policy(unknown, classes)
         self._apply_missing_image_policy(missing, len(records), img_dir)
+        self._apply_unreadable_image_policy(unreadable, len(records))
+        self._check_boxes_outside(outside, clipped_boxes)
+        if not data_list:
+            raise DatasetBuildError(
+                f'{self.ann_file}: no images to load'
+                + (f' (all {len(records)} records were skipped)' if records
+                   else ' (the annotation list is empty)'))
         self.load_report = dict(
             records=len(records),
             loaded=len(data_list),
             negatives=sum(1 for d in data_list if not d['instances']),
             dropped_boxes_by_class=dict(unknown),
-            missing_images=missing)
+            missing_images=missing,
+            unreadable_images=[name for _, name, _ in unreadable],
+            clipped_boxes=clipped_boxes)
         return data_list
 
     def _apply_unknown_class_policy(self, unknown, classes):
@@ -130,3 +172,31 @@ class ChestXDetDataset(BaseDetDataset):
         print_log(
             f'{self.ann_file}: skipped {len(missing)} of {n_records} records whose image is missing '
             f'under {img_dir!r} (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+
+    def _apply_unreadable_image_policy(self, unreadable, n_records):
+        if not unreadable:
+            return
+        index, name, reason = unreadable[0]
+        first = f'record {index} ({name!r}): {reason}'
+        if self.missing_image_policy == 'error':
+            raise DatasetBuildError(
+                f'{self.ann_file}: {len(unreadable)} of {n_records} listed images are unreadable '
+                f'(first: {first}); replace them, or set missing_image_policy="skip" to leave them '
+                'out with a count (tools/validate_data.py lists them all)')
+        print_log(
+            f'{self.ann_file}: skipped {len(unreadable)} of {n_records} records whose image is '
+            f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+
+    def _check_boxes_outside(self, outside, clipped_boxes):
+        if outside:
+            index, name, j, box, (width, height) = outside[0]
+            # Clipped to nothing, such a box gets an infinite regression target: the loss would
+            # turn infinite at the first batch holding it, whatever the learning rate.
+            raise DatasetBuildError(
+                f'{self.ann_file}: {len(outside)} boxes have no area inside their image (first: '
+                f'record {index} ({name!r}), box {j} {box} in a {width}x{height} image); fix or '
+                'remove them (tools/validate_data.py lists them all)')
+        if clipped_boxes:
+            print_log(
+                f'{self.ann_file}: clipped {clipped_boxes} boxes that stick out of their image to '
+                'the image', logger=MMLogger.get_current_instance(), level=30)
