@@ -81,7 +81,7 @@ def write_overlays(config, checkpoint, ann_file, img_dir, out_dir, num_images=6,
 def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM_CONFIG,
              num_train=300, num_test=60, image_size=256, seed=0, max_epochs=None):
     from tbmm.apis import prepare_test_config, prepare_train_config, run_test, run_train
-    from tbmm.evaluation import format_metrics_table
+    from tbmm.evaluation import format_table
 
     start = time.time()
     ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed)
@@ -99,8 +99,8 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
 
     _say(f'evaluating {checkpoint} on the phantom test set')
     cfg = prepare_test_config(config, checkpoint, work_dir=work_dir, cfg_options=root_options)
-    metrics, runner = run_test(cfg)
-    table = format_metrics_table(runner)
+    metrics, result = run_test(cfg)
+    table = format_table(result)
 
     overlay_dir = osp.join(work_dir, 'overlays')
     overlays = write_overlays(config, checkpoint, osp.join(data_root, 'annotation', 'test.json'),
@@ -110,7 +110,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     print(f'  phantom data:   {data_root}/ (annotation/, train_data/, test_data/)')
     print(f'  training log:   {work_dir}/<timestamp>/ (scalars in vis_data/scalars.json)')
     print(f'  checkpoint:     {checkpoint}')
-    print(f'  metrics JSON:   {work_dir}/test_metrics.json')
+    print(f'  metrics JSON:   {work_dir}/test.metrics.json (FROC curve: test.froc.png)')
     print(f'  overlays:       {overlay_dir}/ ({len(overlays)} PNGs, ground truth | prediction)')
     print(f'  predictions:    {overlay_dir}/predictions.json')
     return metrics

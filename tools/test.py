@@ -17,8 +17,11 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='also dump raw results to this .pkl file')
     parser.add_argument('--show-dir', help='draw prediction overlays into this folder '
                         '(relative to the run\'s timestamp folder in the work dir)')
-    parser.add_argument('--metrics-json', help='prefix of the metrics JSON / FROC PNG '
-                        '(default: WORK_DIR/test_)')
+    parser.add_argument('--metrics-prefix', help='write PREFIX.metrics.json, PREFIX.froc.png and '
+                        'PREFIX.predictions.json (default: WORK_DIR/test)')
+    parser.add_argument('--unsafe-load-checkpoint', action='store_true',
+                        help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
+                        'only for files you trust)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -29,17 +32,21 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import os
+    if args.unsafe_load_checkpoint:
+        from tbmm.checkpoint import allow_unsafe_checkpoint_loading
+        allow_unsafe_checkpoint_loading(True)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     from tbmm.apis import prepare_test_config, run_test
-    from tbmm.evaluation import format_metrics_table
+    from tbmm.evaluation import format_table
 
     cfg = prepare_test_config(
         args.config, args.checkpoint, work_dir=args.work_dir, cfg_options=args.cfg_options,
-        out=args.out, show_dir=args.show_dir, metrics_json=args.metrics_json,
+        out=args.out, show_dir=args.show_dir, metrics_prefix=args.metrics_prefix,
         launcher=args.launcher)
-    metrics, runner = run_test(cfg)
-    if runner.rank == 0:
-        print(format_metrics_table(runner))
+    metrics, result = run_test(cfg)
+    if result is not None:  # only rank 0 writes it
+        print(format_table(result))
+        print(f'Per-class metrics: {cfg.test_evaluator[0].outfile_prefix}.metrics.json')
     return 0
 
 

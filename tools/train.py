@@ -24,6 +24,9 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or without a value from the latest '
                         'checkpoint in the work dir')
+    parser.add_argument('--unsafe-load-checkpoint', action='store_true',
+                        help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
+                        'only for files you trust)')
     parser.add_argument('--load-from', help='initialise the model from this checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_epochs=2')
@@ -39,6 +42,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import os
+    if args.unsafe_load_checkpoint:
+        from tbmm.checkpoint import allow_unsafe_checkpoint_loading
+        allow_unsafe_checkpoint_loading(True)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     from tbmm.apis import prepare_train_config, run_train
 

@@ -3,10 +3,12 @@
 MMEngine's Runner does the work (training loop, checkpoints, distributed runs, evaluation hooks);
 these functions only turn command-line choices into config changes, as MMDetection's tools do.
 """
+import json
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the CLIs)
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 AMP_DTYPES = ('float16', 'bfloat16')
@@ -71,13 +73,14 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
 
 
 def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out=None,
-                        show_dir=None, metrics_json=None, launcher='none'):
+                        show_dir=None, metrics_prefix=None, launcher='none'):
     """Return the test config: load ``checkpoint``, optionally dump raw results and draw overlays.
 
     Args:
         out: path of a ``.pkl`` with MMDetection's raw results (``DumpDetResults``).
         show_dir: folder (under the work dir's timestamp folder) for prediction overlays.
-        metrics_json: where the evaluator writes its per-class JSON (defaults into the work dir).
+        metrics_prefix: the evaluator writes ``{prefix}.metrics.json`` (per class), ``.froc.png`` and
+            ``.predictions.json``; default ``WORK_DIR/test``.
     """
     cfg = load_config(config, cfg_options)
     if not osp.isfile(checkpoint):
@@ -88,7 +91,7 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:
         if evaluator.get('type') == 'ChestXDetMetric':
-            evaluator.outfile_prefix = metrics_json or osp.join(cfg.work_dir, 'test_')
+            evaluator.outfile_prefix = metrics_prefix or osp.join(cfg.work_dir, 'test')
     if out is not None:
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {out}')
@@ -116,7 +119,20 @@ def run_train(cfg):
 
 
 def run_test(cfg):
-    """Evaluate ``cfg.load_from`` on the test set; returns (metrics dict, runner)."""
+    """Evaluate ``cfg.load_from`` on the test set.
+
+    Returns ``(metrics, result)``: MMEngine's flat metrics dict, and the structured per-class result
+    written by ``ChestXDetMetric`` (``None`` when the config evaluates with another metric).
+    """
     runner = build_runner(cfg)
     metrics = runner.test()
-    return metrics, runner
+    result = None
+    if not is_main_process():  # only rank 0 evaluates and writes the JSON
+        return metrics, result
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    for evaluator in evaluators:
+        prefix = evaluator.get('outfile_prefix')
+        if evaluator.get('type') == 'ChestXDetMetric' and prefix and osp.isfile(prefix + '.metrics.json'):
+            with open(prefix + '.metrics.json') as f:
+                result = json.load(f)
+    return metrics, result

@@ -96,7 +96,9 @@ def test_checkpoint_loads_in_test(trained_phantom, tmp_path, repo_root):
     cfg = prepare_test_config(str(repo_root / PHANTOM), osp.join(work_dir, 'epoch_2.pth'),
                               work_dir=str(tmp_path), cfg_options=opts)
     set_image_scale(cfg, (128, 128))
-    metrics, _ = run_test(cfg)
+    metrics, result = run_test(cfg)
     assert 'chestxdet/mAP50' in metrics
     assert 0.0 <= metrics['chestxdet/mAP50'] <= 1.0
-    assert osp.isfile(osp.join(tmp_path, 'test_metrics.json'))
+    assert osp.isfile(osp.join(tmp_path, 'test.metrics.json'))
+    assert result['overall']['ap50'] == pytest.approx(metrics['chestxdet/mAP50'], abs=1e-4)
+    assert set(result['per_class']) == set(cfg.test_dataloader.dataset.metainfo.classes)

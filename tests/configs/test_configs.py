@@ -44,7 +44,7 @@ def test_main_config_is_the_source_report_model():
     assert cfg.auto_scale_lr.enable and cfg.auto_scale_lr.base_batch_size == 16
     assert cfg.default_hooks.checkpoint.save_best == 'chestxdet/mAP50'
     assert cfg.val_evaluator.type == 'ChestXDetMetric'
-    assert cfg.custom_imports.imports == ['tbmm']
+    assert cfg.custom_imports.imports == ['tbmm.plugin']
 
 
 def flatten(d, prefix=''):

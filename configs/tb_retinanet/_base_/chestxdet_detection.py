@@ -2,7 +2,7 @@
 #   annotation/train_split.json, annotation/val_split.json  (tools/split.py of the official train.json)
 #   annotation/test.json                                    (official labelled test set)
 #   train_data/*.png   test_data/*.png   test_data_A/*.png (unlabelled; use tools/infer.py)
-custom_imports = dict(imports=['tbmm'], allow_failed_imports=False)
+custom_imports = dict(imports=['tbmm.plugin'], allow_failed_imports=False)
 
 dataset_type = 'ChestXDetDataset'
 data_root = 'data/chestxdet/'
