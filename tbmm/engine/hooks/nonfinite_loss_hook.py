@@ -26,16 +26,33 @@ class StopOnNonFiniteLossHook(CheckInvalidLossHook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not outputs or 'loss' not in outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        loss = float(outputs['loss'])
+        loss = _to_float(outputs['loss'])
         if math.isfinite(loss):
             return
         lrs = runner.optim_wrapper.get_lr()
         lr = next(iter(lrs.values()))[0] if lrs else float('nan')
         batch = runner.cfg.train_dataloader.batch_size * runner.world_size
-        parts = ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items() if k != 'loss')
+        parts = {k: _to_float(v) for k, v in outputs.items() if k != 'loss'}
+        nonfinite = [k for k, v in parts.items() if not math.isfinite(v)]
+        lr_cause = ('the learning rate is too high for this batch size - keep auto_scale_lr enabled '
+                    '(do not pass --no-auto-scale-lr) or lower optim_wrapper.optimizer.lr; with '
+                    '--amp also try float32')
+        if nonfinite and all('bbox' in k for k in nonfinite) and all(
+                math.isinf(parts[k]) for k in nonfinite):
+            # An empty ground-truth box (one clipped to nothing) has a log(0) regression target:
+            # the box loss alone is infinite, from the first batch holding it, whatever the LR.
+            cause = ('a ground-truth box with no area inside its image (only the box loss is '
+                     'infinite) - check the data with tools/validate_data.py, or build the data '
+                     f'set with check_images=True to stop on such boxes; otherwise {lr_cause}')
+        else:
+            cause = lr_cause
+        summary = ', '.join(f'{k}={v:.4g}' for k, v in parts.items())
         raise NonFiniteLossError(
             f'loss became {loss} at epoch {runner.epoch + 1}, iteration {runner.iter + 1} '
-            f'({parts}); learning rate {lr:.3g} with a total batch of {batch}. Likely cause: the '
-            'learning rate is too high for this batch size - keep auto_scale_lr enabled (do not pass '
-            '--no-auto-scale-lr) or lower optim_wrapper.optimizer.lr; with --amp also try '
-            'float32. Training stopped before writing a NaN checkpoint.')
+            f'({summary}); learning rate {lr:.3g} with a total batch of {batch}. Likely cause: '
+            f'{cause}. Training stopped before writing a NaN checkpoint.')
+
+
+def _to_float(value):
+    # Log values may still be attached to the graph; float() on them warns every time.
+    return float(value.detach()) if hasattr(value, 'detach') else float(value)
