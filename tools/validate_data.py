@@ -43,8 +43,8 @@ def parse_args(argv=None):
                         help='as the data set option: "drop" makes unknown classes a warning')
     parser.add_argument('--missing-image-policy', choices=MISSING_IMAGE_POLICIES, default='error',
                         help='as the data set option: "skip" makes missing images a warning')
-    parser.add_argument('--min-box-size', type=float, default=4.0,
-                        help='boxes under this width or height in pixels are reported as tiny (4)')
+    parser.add_argument('--min-box-size', type=float, default=2.0,
+                        help='boxes under this width or height in pixels are reported as tiny (2)')
     parser.add_argument('--max-listed', type=int, default=50,
                         help='list at most this many problems (0: all); counts are always complete')
     parser.add_argument('--json', metavar='REPORT.json', help='also write the report as JSON')

@@ -263,7 +263,7 @@ def _suggestion(name, classes):
 def validate_dataset(ann_file, img_dir, classes: Sequence[str] = DEFAULT_CLASSES,
                      expect_size: Optional[int] = None, decode: bool = False,
                      unknown_class_policy: str = 'error', missing_image_policy: str = 'error',
-                     min_box_size: float = 4.0) -> ValidationReport:
+                     min_box_size: float = 2.0) -> ValidationReport:
     """Check an annotation file and its image folder the way training would use them.
 
     Args:

@@ -102,7 +102,6 @@ def test_dataset_build_fails_in_one_line_or_gives_data_safe_to_train_on(case, bu
     expected = case['dataset']
     ann_file, _ = paths(case)
     if isinstance(expected, dict) and 'error' in expected:
-        # Built through the registry as training does: MMEngine re-raises with its own prefix.
         with pytest.raises((AnnotationError, DatasetBuildError)) as e:
             build_dataset(case)
         assert_one_line_naming(str(e.value), expected['error'], ann_file)
