@@ -1,0 +1,354 @@
+"""tools/infer.py and tbmm.apis.inference: folders of PNG/JPEG/DICOM in, predictions and overlays
+out, unreadable files reported; flip TTA merged with weighted boxes fusion."""
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tbmm.datasets.annotations import read_annotations
+from tbmm.datasets.image_io import read_xray
+from tbmm.evaluation.functional import evaluate_records
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r18_fpn_phantom.py')
+
+
+def _resize_key():
+    from tbmm.apis.runner import load_config
+
+    pipeline = load_config(PHANTOM).test_dataloader.dataset.pipeline
+    index = next(i for i, t in enumerate(pipeline) if t['type'] == 'Resize')
+    return f'test_dataloader.dataset.pipeline.{index}.scale'
+
+
+# The phantom test images are 96 px: the network gets them at that size (not the config's 256),
+# which keeps the CPU time small.
+SMALL_INPUT = {_resize_key(): (96, 96)}
+# Also few detections per image, so the overlay checks can find each drawn box.
+CLI_OPTIONS = ['--cfg-options', f'{_resize_key()}=(96,96)', 'model.test_cfg.max_per_img=3']
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """An untrained phantom-config detector whose classifier bias is 0, so it returns boxes
+    scoring about 0.5 (the default prior bias gives ~0.01, below the test score threshold)."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from tbmm.apis.runner import load_config
+
+    cfg = load_config(PHANTOM)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.nn.init.zeros_(model.bbox_head.retina_cls.bias)
+    classes = tuple(cfg.test_dataloader.dataset.metainfo.classes)
+    path = tmp_path_factory.mktemp('ckpt') / 'phantom_untrained.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}},
+               path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def phantom_images(tmp_path_factory):
+    from tbmm.datasets.phantom import make_phantom_dataset
+
+    root = tmp_path_factory.mktemp('phantom_infer')
+    make_phantom_dataset(str(root), num_train=1, num_test=3, image_size=96, seed=3)
+    records = read_annotations(root / 'annotation' / 'test.json')
+    return root / 'test_data', records
+
+
+def write_monochrome1_dicom(path, gray):
+    """``gray`` (uint8) stored as 12-bit MONOCHROME1: bright in the file where it is dark."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.1.1'
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = 'DX'
+    ds.Rows, ds.Columns = gray.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = 'MONOCHROME1'
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = ((255 - gray.astype(np.uint16)) * 16).astype('<u2').tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.fixture(scope='module')
+def infer_run(tmp_path_factory, checkpoint, phantom_images):
+    """One run of the CLI over a folder holding every kind of input, and the folder."""
+    pytest.importorskip('pydicom')
+    img_dir, records = phantom_images
+    names = [r['file_name'] for r in records]
+    folder = tmp_path_factory.mktemp('infer_in')
+    gray = [cv2.imread(str(img_dir / n), cv2.IMREAD_GRAYSCALE) for n in names]
+    cv2.imwrite(str(folder / 'plain.png'), gray[0])
+    cv2.imwrite(str(folder / 'deep16.png'), gray[1].astype(np.uint16) * 257)  # 16-bit PNG
+    (folder / 'sub').mkdir()
+    write_monochrome1_dicom(str(folder / 'sub' / 'mono1.dcm'), gray[2])
+    (folder / 'broken.png').write_bytes(b'not a png at all')
+    (folder / 'notes.txt').write_text('not an image, skipped')
+    out = tmp_path_factory.mktemp('infer_out')
+    proc = subprocess.run(
+        [sys.executable, 'tools/infer.py', PHANTOM, checkpoint, str(folder), '--out-dir', str(out),
+         '--batch-size', '2', '--score-thr', '0.3', '--no-progress', *CLI_OPTIONS],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return proc, folder, out, dict(zip(['plain', 'deep16', 'mono1'], gray))
+
+
+def test_infer_reports_unreadable_files_and_predicts_the_others(infer_run):
+    proc, _, out, _ = infer_run
+    assert proc.returncode == 0, proc.stderr
+    assert '3 of 4 image(s) predicted' in proc.stdout
+    assert '1 file(s) could not be read' in proc.stderr and 'broken.png' in proc.stderr
+    assert 'skipped 1 file(s)' in proc.stdout  # notes.txt
+    assert (out / 'unreadable.txt').read_text().startswith('broken.png\t')
+
+
+def test_predictions_round_trip_through_the_evaluation(infer_run):
+    _, _, out, _ = infer_run
+    preds = read_annotations(out / 'predictions.json', require_scores=True)
+    # file_name: relative to the input folder, subfolders kept.
+    assert [p['file_name'] for p in preds] == ['deep16.png', 'plain.png', 'sub/mono1.dcm']
+    for pred in preds:
+        assert 0 < len(pred['boxes']) <= 3
+        assert pred['abnormal_score'] == max(pred['scores'])
+        assert pred['scores'] == sorted(pred['scores'], reverse=True)
+    # Scored against themselves as ground truth, every detection is a hit: AP50 1 per class.
+    gt = [{'file_name': p['file_name'], 'syms': p['syms'], 'boxes': p['boxes']} for p in preds]
+    result = evaluate_records(gt, preds)
+    assert result['images']['n_pred_files_not_in_gt'] == 0
+    assert result['overall']['n_det'] == sum(len(p['boxes']) for p in preds)
+    for name in {s for p in preds for s in p['syms']}:
+        assert result['per_class'][name]['ap50'] == pytest.approx(1.0), name
+
+
+def test_overlays_show_the_boxes_on_the_input_and_dicom_is_inverted(infer_run):
+    _, folder, out, gray = infer_run
+    preds = {p['file_name']: p for p in read_annotations(out / 'predictions.json')}
+    for name, overlay_name, source in (('plain.png', 'plain.png', 'plain'),
+                                       ('deep16.png', 'deep16.png', 'deep16'),
+                                       ('sub/mono1.dcm', 'sub/mono1.png', 'mono1')):
+        overlay = cv2.cvtColor(cv2.imread(str(out / 'overlays' / overlay_name)), cv2.COLOR_BGR2RGB)
+        image = read_xray(str(folder / name))
+        assert overlay.shape == image.shape
+        changed = np.any(overlay != image, axis=2)
+        height, width = changed.shape
+        for box, score in zip(preds[name]['boxes'], preds[name]['scores']):
+            if score < 0.3:
+                continue
+            x1, x2 = (min(max(int(round(v)), 0), width - 1) for v in box[0::2])
+            y1, y2 = (min(max(int(round(v)), 0), height - 1) for v in box[1::2])
+            # Left, right and bottom edges (the label may sit on the top one).
+            edge = np.concatenate([changed[y1:y2 + 1, x1], changed[y1:y2 + 1, x2],
+                                   changed[y2, x1:x2 + 1]])
+            assert edge.mean() > 0.5, (name, box)
+        # Away from the drawing the overlay is the input, as read_xray decodes it.
+        assert 0.2 < (~changed).mean()
+        assert np.array_equal(overlay[~changed], image[~changed])
+    # MONOCHROME1 stores the image inverted; the overlay shows it the right way round (its
+    # contrast stretched to the stored value range, hence correlation, not equality).
+    overlay = cv2.imread(str(out / 'overlays' / 'sub' / 'mono1.png'), cv2.IMREAD_GRAYSCALE)
+    undrawn = ~changed  # the last image of the loop is the DICOM
+    assert np.corrcoef(overlay[undrawn], gray['mono1'][undrawn])[0, 1] > 0.99
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f'tool_{name}',
+                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_infer_fails_only_when_nothing_can_be_read(tmp_path, checkpoint, capsys):
+    from tbmm.utils import run_cli
+
+    folder = tmp_path / 'bad'
+    folder.mkdir()
+    (folder / 'a.png').write_bytes(b'')
+    (folder / 'b.jpg').write_bytes(b'\xff\xd8\xff garbage')
+    argv = [PHANTOM, checkpoint, str(folder), '--out-dir', str(tmp_path / 'out'), '--no-progress',
+            *CLI_OPTIONS]
+    assert run_cli(load_tool('infer').main, argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and 'none of the 2 image file(s) could be read' in errors[0]
+    assert (tmp_path / 'out' / 'unreadable.txt').read_text().count('\n') == 2
+
+
+def test_infer_rejects_a_missing_input_in_one_line(tmp_path, checkpoint, capsys):
+    from tbmm.utils import run_cli
+
+    argv = [PHANTOM, checkpoint, str(tmp_path / 'nowhere'), '--out-dir', str(tmp_path / 'out')]
+    assert run_cli(load_tool('infer').main, argv) == 2
+    expected = f'error: {tmp_path / "nowhere"}: no such file or folder'
+    assert capsys.readouterr().err.strip() == expected
+
+
+def test_find_images_names_files_relative_to_folder_glob_or_as_basename(tmp_path):
+    from tbmm.apis.inference import find_images, overlay_names
+
+    (tmp_path / 'in' / 'deep').mkdir(parents=True)
+    for name in ('a.png', 'b.JPG', 'deep/c.dcm', 'deep/a.dcm', 'skip.txt'):
+        (tmp_path / 'in' / name).write_bytes(b'x')
+    out_inside = tmp_path / 'in' / 'results'
+    out_inside.mkdir()
+    (out_inside / 'old_overlay.png').write_bytes(b'x')
+
+    images, skipped = find_images(tmp_path / 'in', exclude_dirs=[out_inside])
+    assert [name for _, name in images] == ['a.png', 'b.JPG', 'deep/a.dcm', 'deep/c.dcm']
+    assert skipped == 1
+    images, _ = find_images(str(tmp_path / 'in' / 'deep' / 'c.dcm'))
+    assert images == [(str(tmp_path / 'in' / 'deep' / 'c.dcm'), 'c.dcm')]
+    images, _ = find_images(str(tmp_path / 'in') + '/**/*.dcm')
+    assert [name for _, name in images] == ['deep/a.dcm', 'deep/c.dcm']
+    with pytest.raises(FileNotFoundError):
+        find_images(tmp_path / 'missing')
+    # Same stem, different suffix: neither overlay overwrites the other.
+    assert overlay_names(['x.png', 'x.dcm', 'y.dcm']) == {
+        'x.png': 'x_png.png', 'x.dcm': 'x_dcm.png', 'y.dcm': 'y.png'}
+
+
+# --- test-time augmentation -----------------------------------------------------------------------
+
+
+def test_fusion_keeps_identical_boxes_of_different_classes():
+    from tbmm.apis.inference import fuse_views
+
+    box = [10, 10, 50, 50]
+    view = (np.array([box, box]), np.array([0.8, 0.6]), np.array([0, 2]))
+    boxes, scores, labels = fuse_views([view, view], (100, 100))
+    assert sorted(labels.tolist()) == [0, 2]
+    np.testing.assert_allclose(boxes, [box, box], atol=1e-4)
+    np.testing.assert_allclose(scores, [0.8, 0.6], atol=1e-6)
+
+
+def test_fusion_averages_agreeing_views_and_halves_a_box_one_view_missed():
+    from tbmm.apis.inference import fuse_views
+
+    first = (np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0.9, 0.4]),
+             np.array([1, 1]))
+    second = (np.array([[12, 10, 52, 50]]), np.array([0.9]), np.array([1]))
+    boxes, scores, labels = fuse_views([first, second], (100, 100))
+    np.testing.assert_allclose(boxes[0], [11, 10, 51, 50], atol=1e-3)
+    np.testing.assert_allclose(scores, [0.9, 0.2], atol=1e-6)
+    assert labels.tolist() == [1, 1]
+    empty = (np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+    boxes, scores, labels = fuse_views([empty, empty], (100, 100))
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and labels.shape == (0,)
+
+
+class _MirrorAwareDetector(torch.nn.Module):
+    """Stands in for a detector that finds one lesion at ``BOX`` (original pixels) in any view:
+    on a flipped view it reports the mirrored box, as a real detector's output then is."""
+
+    BOX = (10.0, 20.0, 30.0, 50.0)
+
+    def test_step(self, data):
+        from mmengine.structures import InstanceData
+
+        out = []
+        for sample in data['data_samples']:
+            width = sample.metainfo['ori_shape'][1]
+            x1, y1, x2, y2 = self.BOX
+            if sample.metainfo['flip']:
+                x1, x2 = width - x2, width - x1
+            pred = InstanceData()
+            pred.bboxes = torch.tensor([[x1, y1, x2, y2]])
+            pred.scores = torch.tensor([0.6 if sample.metainfo['flip'] else 0.8])
+            pred.labels = torch.tensor([3])
+            sample.pred_instances = pred
+            out.append(sample)
+        return out
+
+
+def test_tta_model_undoes_the_flip_before_fusing(tmp_path):
+    from tbmm.apis.inference import (WBFTTAModel, build_inference_pipeline, iter_predictions,
+                                     load_config)
+
+    image = np.zeros((80, 120), np.uint8)  # not square, so a flip about the wrong size shows
+    cv2.imwrite(str(tmp_path / 'x.png'), image)
+    cfg = load_config(PHANTOM)
+    pipeline = build_inference_pipeline(cfg, tta=True)
+    model = WBFTTAModel(module=_MirrorAwareDetector())
+    (result, ) = list(iter_predictions(model, [str(tmp_path / 'x.png')], pipeline=pipeline))
+    assert result.error is None
+    pred = result.sample.pred_instances
+    np.testing.assert_allclose(pred.bboxes.numpy(), [_MirrorAwareDetector.BOX], atol=1e-3)
+    assert pred.scores.tolist() == pytest.approx([0.7])  # mean of the two views
+    assert pred.labels.tolist() == [3]
+    assert result.sample.metainfo['flip'] is False  # the merged sample is the unflipped view
+
+
+def test_infer_with_tta_on_a_single_file(tmp_path, checkpoint, phantom_images):
+    from tbmm.apis.inference import run_inference
+
+    img_dir, records = phantom_images
+    path = img_dir / records[0]['file_name']
+    summary = run_inference(PHANTOM, checkpoint, str(path), tmp_path / 'out', tta=True,
+                            cfg_options=SMALL_INPUT, progress=False)
+    assert summary.n_predicted == 1 and not summary.failures
+    (pred, ) = read_annotations(tmp_path / 'out' / 'predictions.json', require_scores=True)
+    assert pred['file_name'] == records[0]['file_name'] and pred['boxes']
+    assert osp.isfile(tmp_path / 'out' / 'overlays' / pred['file_name'])
+
+
+def test_test_config_with_tta_evaluates_through_the_runner(tmp_path, checkpoint, phantom_images):
+    """What tools/test.py --tta does: the runner loads the plain checkpoint into the TTA wrapper."""
+    from tbmm.apis import prepare_test_config, run_test
+    from tbmm.apis.inference import apply_tta_config
+
+    img_dir, _ = phantom_images
+    root = str(img_dir.parent) + '/'
+    cfg = prepare_test_config(PHANTOM, checkpoint, work_dir=str(tmp_path), cfg_options={
+        'test_dataloader.dataset.data_root': root, 'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False, 'test_dataloader.batch_size': 2,
+        **SMALL_INPUT})
+    apply_tta_config(cfg)
+    assert cfg.model.type == 'WBFTTAModel'
+    assert cfg.test_dataloader.dataset.pipeline[-1]['type'] == 'TestTimeAug'
+    metrics, result = run_test(cfg)
+    assert 'chestxdet/mAP50' in metrics
+    assert result['images']['n_images'] == 3
+    saved = json.loads((tmp_path / 'test.metrics.json').read_text())
+    assert saved['images']['n_images'] == 3
+
+
+def test_plain_checkpoint_loads_into_the_tta_wrapper(checkpoint):
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from tbmm.apis.runner import load_config
+
+    init_default_scope('mmdet')
+    wrapper = MODELS.build(dict(type='WBFTTAModel', module=load_config(PHANTOM).model))
+    load_checkpoint(wrapper, checkpoint, strict=True)  # keys without the wrapper's "module."
+    saved = torch.load(checkpoint, weights_only=True)['state_dict']
+    assert torch.equal(wrapper.module.bbox_head.retina_cls.bias, saved['bbox_head.retina_cls.bias'])
+    assert torch.equal(wrapper.module.backbone.conv1.weight, saved['backbone.conv1.weight'])
+
+
+def test_checkpoint_without_class_names_gets_the_configs(tmp_path, checkpoint):
+    from tbmm.apis.inference import init_model
+
+    bare = tmp_path / 'bare.pth'
+    torch.save({'state_dict': torch.load(checkpoint, weights_only=True)['state_dict']}, bare)
+    model = init_model(PHANTOM, str(bare))  # mmdet alone would fall back to the 80 COCO names
+    assert len(model.dataset_meta['classes']) == 9
+    assert model.dataset_meta['classes'][0] == 'Consolidation'

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Detect lesions on new chest X-rays (PNG/JPEG of any bit depth, DICOM) with a trained checkpoint.
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR [--score-thr 0.3]
+                          [--device cpu|cuda] [--batch-size N] [--tta]
+
+    python tools/infer.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
+        work_dirs/r101/best_chestxdet_mAP50_epoch_10.pth data/chestxdet/test_data_A \\
+        --out-dir preds_A
+
+INPUT is a folder (searched recursively for .png/.jpg/.jpeg/.dcm/.dicom), one file, or a quoted
+glob ('scans/**/*.dcm'). Writes DIR/predictions.json (annotation format plus "scores" per box and
+an image-level "abnormal_score"; every detection of the model, so it can be evaluated with
+tools/evaluate.py), DIR/overlays/<name>.png (boxes scoring >= --score-thr) and, when some files
+cannot be read, DIR/unreadable.txt. Unreadable files are reported at the end; the exit status is
+non-zero only when none could be read.
+"""
+import argparse
+import importlib.util
+import os.path as osp
+import sys
+
+if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+# How many unreadable files are named on the terminal (all of them go to unreadable.txt).
+_LISTED_FAILURES = 10
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file of the checkpoint')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('input', help='image folder, image file, or quoted glob pattern')
+    parser.add_argument('--out-dir', required=True, help='where predictions.json and overlays/ go')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='lowest score drawn on the overlays and counted as a finding '
+                        '(default 0.3; predictions.json keeps every detection)')
+    parser.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: horizontal flip, merged by weighted boxes '
+                        'fusion (twice the compute)')
+    parser.add_argument('--unsafe-load-checkpoint', action='store_true',
+                        help='allow checkpoints that fail torch\'s weights-only check (full '
+                        'pickle: only for files you trust)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.test_cfg.score_thr=0.1')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def _check_args(args):
+    """A one-line complaint about the arguments, or None."""
+    if args.batch_size < 1:
+        return f'--batch-size must be at least 1, got {args.batch_size}'
+    if not 0 <= args.score_thr <= 1:
+        return f'--score-thr must be between 0 and 1, got {args.score_thr}'
+    if args.device != 'cpu' and not args.device.startswith('cuda'):
+        return f"--device must be 'cpu', 'cuda' or 'cuda:N', got {args.device!r}"
+    if args.device.startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            return f'--device {args.device}: no CUDA device available (use --device cpu)'
+    return None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    problem = _check_args(args)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
+    if args.unsafe_load_checkpoint:
+        from tbmm.checkpoint import allow_unsafe_checkpoint_loading
+        allow_unsafe_checkpoint_loading(True)
+    from tbmm.apis.inference import run_inference
+
+    summary = run_inference(args.config, args.checkpoint, args.input, args.out_dir,
+                            score_thr=args.score_thr, device=args.device,
+                            batch_size=args.batch_size, tta=args.tta, cfg_options=args.cfg_options,
+                            progress=not args.no_progress)
+    print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
+          f'{summary.n_abnormal} with a finding scoring >= {args.score_thr:g}')
+    print(f'predictions: {summary.predictions_path}')
+    print(f'overlays:    {summary.overlay_dir}/')
+    if summary.n_skipped:
+        print(f'skipped {summary.n_skipped} file(s) that are not .png/.jpg/.jpeg/.dcm/.dicom')
+    if summary.failures:
+        print(f'{len(summary.failures)} file(s) could not be read '
+              f'(all listed in {osp.join(args.out_dir, "unreadable.txt")}):', file=sys.stderr)
+        for name, reason in summary.failures[:_LISTED_FAILURES]:
+            print(f'  {name}: {reason}', file=sys.stderr)
+        if len(summary.failures) > _LISTED_FAILURES:
+            print(f'  ... and {len(summary.failures) - _LISTED_FAILURES} more', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))
