@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Compare the per-class AP50 or FROC of several runs in one markdown table.
+
+    python tools/compare.py WORK_DIR_A WORK_DIR_B ... [--metric AP50|FROC]
+                            [--source auto|test|val] [--out table.md]
+
+    python tools/compare.py work_dirs/r50 work_dirs/r101 work_dirs/x101 --metric FROC --out froc.md
+
+Each run's numbers come from WORK_DIR/test.metrics.json (tools/test.py) when present, else from
+its last validation in WORK_DIR/<timestamp>/vis_data/scalars.json; the column header says which.
+The best value of each row is bold. Prints the table and, with --out, writes it to a file.
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+
+if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from tbmm.analysis.compare import (METRICS, format_comparison, load_run_metrics,  # noqa: E402
+                                   run_labels)
+from tbmm.analysis.curves import ScalarLogError  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('work_dirs', nargs='+', help='work dirs of the runs to compare')
+    parser.add_argument('--metric', choices=list(METRICS), default='AP50',
+                        help='AP50 (VOC area, IoU 0.5) or FROC (ChestX-Det10: mean sensitivity '
+                        'at 0.05/0.1/0.2 FP per image); default AP50')
+    parser.add_argument('--source', choices=['auto', 'test', 'val'], default='auto',
+                        help='test.metrics.json, last validation, or test when present (default)')
+    parser.add_argument('--out', help='also write the markdown table to this file')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    labels = run_labels(args.work_dirs)
+    try:
+        runs = [load_run_metrics(work_dir, args.metric, args.source, label)
+                for work_dir, label in zip(args.work_dirs, labels)]
+    except (ScalarLogError, ValueError) as e:  # unreadable logs or metrics files
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    table = format_comparison(runs, args.metric)
+    print(table, end='')
+    if args.out:
+        parent = osp.dirname(args.out)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(args.out, 'w', encoding='utf-8') as f:
+            f.write(table)
+        print(f'written to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))
