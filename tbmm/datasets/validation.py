@@ -215,8 +215,8 @@ def _describe(path, head, info):
         bit_depth, colour = head[24], _PNG_COLOUR_TYPES.get(head[25], f'colour type {head[25]}')
         changes = []
         if colour != 'gray':
-            changes.append('converted to gray' + (', alpha dropped' if 'alpha' in colour
-                                                   or colour == 'RGBA' else ''))
+            alpha = colour in ('RGBA', 'gray+alpha')
+            changes.append('converted to gray' + (', alpha dropped' if alpha else ''))
         if bit_depth > 8:
             changes.append('stretched to 8 bits from its value range')
         return f'PNG {bit_depth}-bit {colour}', '; '.join(changes) or None
@@ -253,7 +253,7 @@ def _where(ann_file, index, file_name):
 
 
 def _suggestion(name, classes):
-    """" (did you mean 'Nodule'?)" for a class name that differs only in case or spaces."""
+    """A "did you mean" hint for a class name that differs from a known one in case or spaces."""
     def key(text):
         return ''.join(text.lower().split())
     matches = [c for c in classes if key(c) == key(name)]
