@@ -17,6 +17,8 @@ def build_split_dataset(cfg, split='train'):
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
 
+    import tbmm.plugin  # noqa: F401  (ChestXDetDataset and its loader, whatever the config imports)
+
     if split not in SPLITS:
         raise ValueError(f'split must be one of {", ".join(SPLITS)}, got {split!r}')
     loader = cfg.get(f'{split}_dataloader')

@@ -30,6 +30,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
+#                              for configs dumped before they imported it themselves)
 from tbmm.apis.runner import load_config
 from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
 
@@ -199,11 +201,13 @@ def sample_to_record(file_name, data_sample, classes, score_thr=0.0):
     labels = pred.labels.detach().cpu().numpy()[keep]
     scores = scores[keep]
     order = np.argsort(-scores, kind='stable')
+    # Rounded only below what could change a result: 4 decimals made scores tie and moved the
+    # image-level threshold away from what tools/test.py computes on the same outputs.
     return dict(
         file_name=file_name,
         syms=[classes[int(labels[i])] for i in order],
-        boxes=[[round(float(v), 1) for v in boxes[i]] for i in order],
-        scores=[round(float(scores[i]), 4) for i in order])
+        boxes=[[round(float(v), 2) for v in boxes[i]] for i in order],
+        scores=[round(float(scores[i]), 6) for i in order])
 
 
 # --- test-time augmentation -----------------------------------------------------------------------
