@@ -8,6 +8,7 @@ from tbmm.checkpoint import setup_checkpoint_loading
 
 setup_checkpoint_loading()
 
+from tbmm.apis import inference  # noqa: E402,F401  (WBFTTAModel)
 from tbmm.datasets import chestxdet, transforms  # noqa: E402,F401
 from tbmm.engine import hooks, optimizers  # noqa: E402,F401
 from tbmm.evaluation import metrics  # noqa: E402,F401

@@ -8,7 +8,6 @@
 Input problems give a one-line error and exit status 2.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
@@ -18,8 +17,8 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.annotations import (AnnotationError, read_annotations,  # noqa: E402
-                                        write_annotations)
+from tbmm.datasets.annotations import (AnnotationError, load_annotation_list,  # noqa: E402
+                                        read_annotations, write_annotations)
 from tbmm.datasets.split import count_images_per_class, split_records  # noqa: E402
 
 
@@ -74,8 +73,7 @@ def main(argv=None):
         read_annotations(args.ann)  # validates, with one-line errors
         # Split and write the records as they are in the file (validation turns coordinates into
         # floats), so the parts are verbatim subsets of the input.
-        with open(args.ann, encoding='utf-8') as f:
-            records = json.load(f)
+        records = load_annotation_list(args.ann)
         train, val = split_records(records, args.val_fraction, args.seed, classes)
         write_annotations(args.out_train, train)
         write_annotations(args.out_val, val)

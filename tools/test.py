@@ -22,6 +22,9 @@ def parse_args(argv=None):
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
                         'only for files you trust)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: horizontal flip, merged by weighted boxes '
+                        'fusion (the config\'s tta_model/tta_pipeline when it has them)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -36,12 +39,13 @@ def main(argv=None):
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    import tbmm.plugin  # noqa: F401  (also for configs that do not import it themselves)
     from tbmm.apis import prepare_test_config, run_test
     from tbmm.evaluation import format_table
 
     cfg = prepare_test_config(
         args.config, args.checkpoint, work_dir=args.work_dir, cfg_options=args.cfg_options,
-        out=args.out, show_dir=args.show_dir, metrics_prefix=args.metrics_prefix,
+        out=args.out, show_dir=args.show_dir, metrics_prefix=args.metrics_prefix, tta=args.tta,
         launcher=args.launcher)
     metrics, result = run_test(cfg)
     if result is not None:  # only rank 0 writes it

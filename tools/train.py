@@ -46,6 +46,7 @@ def main(argv=None):
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    import tbmm.plugin  # noqa: F401  (also for configs that do not import it themselves)
     from tbmm.apis import prepare_train_config, run_train
 
     auto_scale_lr = True if args.auto_scale_lr else (False if args.no_auto_scale_lr else None)

@@ -3,6 +3,7 @@
 MMEngine's Runner does the work (training loop, checkpoints, distributed runs, evaluation hooks);
 these functions only turn command-line choices into config changes, as MMDetection's tools do.
 """
+import contextlib
 import json
 import os
 import os.path as osp
@@ -73,7 +74,7 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
 
 
 def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out=None,
-                        show_dir=None, metrics_prefix=None, launcher='none'):
+                        show_dir=None, metrics_prefix=None, tta=False, launcher='none'):
     """Return the test config: load ``checkpoint``, optionally dump raw results and draw overlays.
 
     Args:
@@ -81,6 +82,9 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
         show_dir: folder (under the work dir's timestamp folder) for prediction overlays.
         metrics_prefix: the evaluator writes ``{prefix}.metrics.json`` (per class), ``.froc.png`` and
             ``.predictions.json``; default ``WORK_DIR/test``.
+        tta: test with horizontal-flip test-time augmentation merged by weighted boxes fusion
+            (the config's ``tta_model``/``tta_pipeline`` when it has them), see
+            :func:`tbmm.apis.inference.apply_tta_config`.
     """
     cfg = load_config(config, cfg_options)
     if not osp.isfile(checkpoint):
@@ -88,6 +92,9 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
+    if tta:
+        from tbmm.apis.inference import apply_tta_config  # registers WBFTTAModel
+        apply_tta_config(cfg)
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:
         if evaluator.get('type') == 'ChestXDetMetric':
@@ -103,6 +110,33 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     return cfg
 
 
+@contextlib.contextmanager
+def _cpu_distributed(cfg):
+    """Make ``--launcher pytorch`` work without CUDA (torchrun with the gloo backend on CPUs).
+
+    MMEngine 0.10.7 starts the process group with ``torch.cuda.set_device``, which a CPU-only torch
+    lacks, and wraps the model in DDP with ``device_ids``, which CPU modules refuse. The group is
+    started here instead (the Runner then skips its own start), the model is wrapped without
+    device ids, and the group is closed at the end: gloo aborts the process at exit otherwise
+    ("terminate called without an active exception").
+    """
+    import torch
+    import torch.distributed as dist
+    started = False
+    if cfg.get('launcher', 'none') != 'none' and not torch.cuda.is_available():
+        if not dist.is_initialized():
+            backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
+            dist.init_process_group(backend='gloo' if backend == 'nccl' else backend)
+            started = True
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    try:
+        yield
+    finally:
+        if started:
+            dist.destroy_process_group()
+
+
 def build_runner(cfg):
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
@@ -113,8 +147,9 @@ def build_runner(cfg):
 def run_train(cfg):
     """Train with MMEngine's Runner; returns the runner (its work_dir holds logs and checkpoints)."""
     os.makedirs(cfg.work_dir, exist_ok=True)
-    runner = build_runner(cfg)
-    runner.train()
+    with _cpu_distributed(cfg):
+        runner = build_runner(cfg)
+        runner.train()
     return runner
 
 
@@ -124,10 +159,12 @@ def run_test(cfg):
     Returns ``(metrics, result)``: MMEngine's flat metrics dict, and the structured per-class result
     written by ``ChestXDetMetric`` (``None`` when the config evaluates with another metric).
     """
-    runner = build_runner(cfg)
-    metrics = runner.test()
+    with _cpu_distributed(cfg):
+        runner = build_runner(cfg)
+        metrics = runner.test()
+        main_process = is_main_process()  # asked before the process group is closed
     result = None
-    if not is_main_process():  # only rank 0 evaluates and writes the JSON
+    if not main_process:  # only rank 0 evaluates and writes the JSON
         return metrics, result
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:

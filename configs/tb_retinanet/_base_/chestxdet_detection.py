@@ -4,6 +4,8 @@
 #   train_data/*.png   test_data/*.png   test_data_A/*.png (unlabelled; use tools/infer.py)
 custom_imports = dict(imports=['tbmm.plugin'], allow_failed_imports=False)
 
+# check_images=True (below): every data set reads each image's header while it is built (no
+# decoding): unreadable images and boxes outside their image stop the build, not a later run.
 dataset_type = 'ChestXDetDataset'
 data_root = 'data/chestxdet/'
 classes = ('Consolidation', 'Fibrosis', 'Effusion', 'Nodule', 'Mass', 'Emphysema',
@@ -41,6 +43,7 @@ train_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotation/train_split.json',
         data_prefix=dict(img='train_data/'),
+        check_images=True,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -54,6 +57,7 @@ val_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotation/val_split.json',
         data_prefix=dict(img='train_data/'),
+        check_images=True,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = dict(
@@ -68,11 +72,15 @@ test_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotation/test.json',
         data_prefix=dict(img='test_data/'),
+        check_images=True,
         test_mode=True,
         pipeline=test_pipeline))
 
 val_evaluator = dict(type='ChestXDetMetric')
 test_evaluator = val_evaluator
 
-# Stop at the first NaN/inf loss with a hint, instead of writing NaN checkpoints.
-custom_hooks = [dict(type='StopOnNonFiniteLossHook')]
+# Stop at the first NaN/inf loss with a hint, instead of writing NaN checkpoints. In distributed
+# training, average the BatchNorm statistics of all ranks at the end of each epoch: DDP does not
+# broadcast buffers here, so each rank's differ, the checkpoint holds rank 0's, and validation on
+# the other ranks would score a model that was never saved.
+custom_hooks = [dict(type='StopOnNonFiniteLossHook'), dict(type='SyncBuffersHook')]
