@@ -18,15 +18,25 @@ def _say(msg):
     print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
+#: The demo's phantom set: box sizes as in the real data, but every class equally often and a few
+#: more lesions per image than real X-rays, so that a detector trained from scratch on 2 CPU cores
+#: for ~10 minutes sees each class often enough to learn it.
+DEMO_PHANTOM_OPTIONS = dict(
+    negative_fraction=0.15,
+    min_class_fraction=1 / 9,
+    lesions_per_image={2: 0.25, 3: 0.35, 4: 0.25, 5: 0.15})
+
+
 def ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed):
     """Generate the phantom data set unless one with the same parameters is already there."""
     from tbmm.datasets.phantom import make_phantom_dataset
 
-    params = dict(num_train=num_train, num_test=num_test, image_size=image_size, seed=seed)
+    params = dict(num_train=num_train, num_test=num_test, image_size=image_size, seed=seed,
+                  **DEMO_PHANTOM_OPTIONS)
     stamp = osp.join(data_root, 'phantom_params.json')
     if osp.isfile(stamp):
         with open(stamp) as f:
-            if json.load(f) == params:
+            if json.load(f) == json.loads(json.dumps(params)):
                 _say(f'phantom data set already in {data_root} ({num_train} train / {num_test} test)')
                 return
     _say(f'writing phantom data set to {data_root} ({num_train} train / {num_test} test, '
@@ -78,8 +88,32 @@ def write_overlays(config, checkpoint, ann_file, img_dir, out_dir, num_images=6,
     return written
 
 
+def write_dataset_statistics(ann_file, out_dir):
+    """Per-class counts, box sizes and the class co-occurrence heatmap of ``ann_file``."""
+    from tbmm.analysis.stats import dataset_statistics, format_statistics
+    from tbmm.datasets.annotations import read_annotations
+    from tbmm.visualization.heatmap import plot_count_matrix
+
+    os.makedirs(out_dir, exist_ok=True)
+    stats = dataset_statistics(read_annotations(ann_file), list(DEFAULT_CLASSES))
+    with open(osp.join(out_dir, 'stats.txt'), 'w', encoding='utf-8') as f:
+        f.write(format_statistics(stats) + '\n')
+    heatmap = osp.join(out_dir, 'cooccurrence.png')
+    plot_count_matrix(stats['cooccurrence']['matrix'], stats['classes'], heatmap,
+                      f'Images with both classes ({osp.basename(ann_file)})')
+    return heatmap
+
+
+def write_learning_curves(work_dir):
+    """Loss, learning rate and per-class validation curves of the run in ``work_dir``."""
+    from tbmm.analysis.curves import plot_training_curves, read_training_log
+    return plot_training_curves(read_training_log(work_dir), osp.join(work_dir, 'curves'))
+
+
 def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM_CONFIG,
-             num_train=300, num_test=60, image_size=256, seed=0, max_epochs=None):
+             num_train=500, num_test=80, image_size=256, seed=0, max_epochs=None, bf16=None):
+    """Phantom data -> train -> test -> overlays. ``bf16=None`` uses bfloat16 autocast where the
+    CPU has bfloat16 hardware (AMX / AVX512-BF16), about 1.5x faster there; float32 elsewhere."""
     from tbmm.apis import prepare_test_config, prepare_train_config, run_test, run_train
     from tbmm.evaluation import format_table
 
@@ -91,8 +125,14 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     if max_epochs is not None:
         options['train_cfg.max_epochs'] = max_epochs
     options['randomness'] = dict(seed=seed)
+    if bf16 is None:
+        from tbmm.engine.optimizers import cpu_has_fast_bf16
+        bf16 = cpu_has_fast_bf16()
+    if bf16:
+        options['optim_wrapper.type'] = 'BF16AutocastOptimWrapper'
 
-    _say(f'training {osp.relpath(config)} on CPU -> {work_dir}')
+    _say(f'training {osp.relpath(config)} on CPU ({"bfloat16" if bf16 else "float32"}) '
+         f'-> {work_dir}')
     cfg = prepare_train_config(config, work_dir=work_dir, cfg_options=options)
     run_train(cfg)
     checkpoint = find_best_checkpoint(work_dir)
@@ -102,6 +142,9 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     metrics, result = run_test(cfg)
     table = format_table(result)
 
+    curves = write_learning_curves(work_dir)
+    heatmap = write_dataset_statistics(osp.join(data_root, 'annotation', 'train.json'),
+                                       osp.join(work_dir, 'dataset_stats'))
     overlay_dir = osp.join(work_dir, 'overlays')
     overlays = write_overlays(config, checkpoint, osp.join(data_root, 'annotation', 'test.json'),
                               osp.join(data_root, 'test_data'), overlay_dir)
@@ -112,7 +155,9 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     print(f'  checkpoint:     {checkpoint}')
     print(f'  metrics JSON:   {work_dir}/test.metrics.json (FROC curve: test.froc.png)')
     print(f'  overlays:       {overlay_dir}/ ({len(overlays)} PNGs, ground truth | prediction)')
-    print(f'  predictions:    {overlay_dir}/predictions.json')
+    print(f'  predictions:    {overlay_dir}/predictions.json (test images, not trained on)')
+    print(f'  curves:         {work_dir}/curves/ ({", ".join(osp.basename(c) for c in curves)})')
+    print(f'  data set stats: {osp.dirname(heatmap)}/ (stats.txt, {osp.basename(heatmap)})')
     return metrics
 
 

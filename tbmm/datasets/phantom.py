@@ -748,7 +748,8 @@ def _allocate(total, probs):
 
 def plan_split(rng: np.random.Generator, num_images: int, classes: Sequence[str] = DEFAULT_CLASSES,
                negative_fraction: float = 0.2, multilabel_fraction: float = 0.1,
-               min_class_fraction: float = 0.08) -> List[List[LesionClasses]]:
+               min_class_fraction: float = 0.08,
+               lesions_per_image: Optional[dict] = None) -> List[List[LesionClasses]]:
     """Lesion classes per image: exact negative and multi-label counts, every class represented.
 
     Each positive image's first lesion comes from a shuffled deck holding the classes in
@@ -765,7 +766,13 @@ def plan_split(rng: np.random.Generator, num_images: int, classes: Sequence[str]
 
     deck = np.repeat(np.arange(len(classes)), _allocate(num_positive, probs))
     deck = rng.permutation(deck)
-    counts, count_probs = list(LESIONS_PER_IMAGE_PROBS), list(LESIONS_PER_IMAGE_PROBS.values())
+    lesions_per_image = lesions_per_image or LESIONS_PER_IMAGE_PROBS
+    counts = [int(n) for n in lesions_per_image]
+    count_probs = np.asarray(list(lesions_per_image.values()), dtype=float)
+    if min(counts) < 1 or (count_probs < 0).any() or count_probs.sum() <= 0:
+        raise ValueError(f'lesions_per_image must map counts >= 1 to probabilities, '
+                         f'got {lesions_per_image}')
+    count_probs = count_probs / count_probs.sum()
     plan: List[List[LesionClasses]] = [[] for _ in range(num_images)]
     for first, index in zip(deck, sorted(positive.tolist())):
         num_lesions = int(rng.choice(counts, p=count_probs))
@@ -781,12 +788,17 @@ def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
                          image_size: int = REFERENCE_IMAGE_SIZE, seed: int = 0,
                          negative_fraction: float = 0.2, multilabel_fraction: float = 0.1,
                          classes: Sequence[str] = DEFAULT_CLASSES,
-                         min_class_fraction: float = 0.08) -> PhantomDataset:
+                         min_class_fraction: float = 0.08,
+                         lesions_per_image: Optional[dict] = None) -> PhantomDataset:
     """Write a phantom data set in the real layout and return where it went.
 
     ``out_root/annotation/{train,test}.json`` and ``out_root/{train,test}_data/NNNNN.png``; test
     file names continue the train numbering. Same arguments → byte-identical files. Train and test
     draw from separate random streams, and every image from its own, derived from ``seed``.
+
+    ``min_class_fraction`` floors each class's share of lesions (1/len(classes) balances them);
+    ``lesions_per_image`` maps a lesion count to its probability for positive images (default
+    :data:`LESIONS_PER_IMAGE_PROBS`, close to the real data).
     """
     classes = tuple(classes)
     _check_known(classes)
@@ -806,7 +818,8 @@ def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
         ann_file = osp.join(out_root, 'annotation', f'{split}.json')
         os.makedirs(img_dir, exist_ok=True)
         plan = plan_split(np.random.default_rng([seed, split_id]), num_images, classes,
-                          negative_fraction, multilabel_fraction, min_class_fraction)
+                          negative_fraction, multilabel_fraction, min_class_fraction,
+                          lesions_per_image)
         records, box_counts = [], Counter()
         for i, lesion_classes in enumerate(plan):
             phantom = sample_phantom_image(np.random.default_rng([seed, split_id, i]), image_size,

@@ -1,0 +1,57 @@
+"""The demo end to end at a small scale: phantom data -> train -> test -> overlays, and it learns."""
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+from tbmm.datasets.annotations import read_annotations
+from tbmm.demo import run_demo
+
+
+@pytest.fixture(scope='module')
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo')
+    data_root, work_dir = str(root / 'phantom'), str(root / 'work')
+    metrics = run_demo(data_root=data_root, work_dir=work_dir, num_train=120, num_test=40,
+                       image_size=256, seed=0, max_epochs=MAX_EPOCHS)
+    return metrics, data_root, work_dir
+
+
+MAX_EPOCHS = 4
+# An untrained detector scores ~0; a few hundred images of training must give clearly more.
+MIN_MAP50 = 0.05
+
+
+def test_phantom_training_reaches_a_minimum_ap(demo_run):
+    metrics, _, work_dir = demo_run
+    assert metrics['chestxdet/mAP50'] >= MIN_MAP50, metrics['chestxdet/mAP50']
+    with open(osp.join(work_dir, 'test.metrics.json')) as f:
+        result = json.load(f)
+    assert result['overall']['ap50'] == pytest.approx(metrics['chestxdet/mAP50'], abs=1e-4)
+    # The easiest phantom class (large dark hyperlucent region) is learnt well by then.
+    assert result['per_class']['Emphysema']['ap50'] >= 0.3
+
+
+def test_demo_writes_overlays_and_predictions(demo_run):
+    _, data_root, work_dir = demo_run
+    overlay_dir = osp.join(work_dir, 'overlays')
+    predictions = read_annotations(osp.join(overlay_dir, 'predictions.json'), require_scores=True)
+    assert predictions
+    for pred in predictions:
+        overlay = cv2.imread(osp.join(overlay_dir, pred['file_name'][:-4] + '_gt_vs_pred.png'))
+        image = cv2.imread(osp.join(data_root, 'test_data', pred['file_name']))
+        assert overlay is not None and overlay.shape[0] == image.shape[0]
+        # The left panel is the image with the ground truth drawn on it: not the plain image.
+        left = overlay[:, :image.shape[1]]
+        assert np.any(left != image)
+
+
+def test_demo_reuses_the_phantom_set(demo_run, capsys):
+    _, data_root, _ = demo_run
+    from tbmm.demo import ensure_phantom_dataset
+    before = osp.getmtime(osp.join(data_root, 'annotation', 'train.json'))
+    ensure_phantom_dataset(data_root, num_train=120, num_test=40, image_size=256, seed=0)
+    assert osp.getmtime(osp.join(data_root, 'annotation', 'train.json')) == before
+    assert 'already in' in capsys.readouterr().out
