@@ -29,3 +29,7 @@ auto_scale_lr = dict(enable=True, base_batch_size=16)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='chestxdet/mAP50', rule='greater'))
+
+# No fixed visualizer name: MMEngine reuses a named visualizer across runners of one process, so a
+# test run after training (the demo, the tests) would log into the training run's folder.
+visualizer = dict(_delete_=True, type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')])

@@ -26,6 +26,8 @@ def data_options(root, image_size=None):
 
 def set_image_scale(cfg, scale):
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        if loader is None:
+            continue
         for t in loader.dataset.pipeline:
             if t['type'] == 'Resize':
                 t['scale'] = scale
