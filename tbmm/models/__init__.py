@@ -1,0 +1,12 @@
+"""Model parts for the fast configs (configs/tb_retinanet/fast), registered in MMDetection's MODELS.
+
+* ``Float32FocalLoss``: mmdet's ``FocalLoss`` computed in float32, so it works under bfloat16
+  autocast (mmcv's CUDA kernel has no bfloat16 version) and stays accurate under float16.
+* ``Float32OutputRetinaHead``: ``RetinaHead`` whose score and box maps leave in float32, so anchors
+  and boxes are decoded in float32 under autocast (bfloat16 steps are 4-8 px at 1024 px).
+* ``GrayToRGBDetDataPreprocessor``: takes 1-channel images (``LoadXRayImageFromFile(channels=1)``)
+  and repeats them to 3 channels on the device, after the (3x smaller) host-to-device copy.
+* ``FastRetinaNet``: ``RetinaNet`` with channels-last weights and inputs, and optional
+  ``torch.compile`` of the backbone, neck and head convolutions.
+"""
+from tbmm.models import data_preprocessors, dense_heads, detectors, losses  # noqa: F401

@@ -1,0 +1,3 @@
+from tbmm.models.detectors.fast_retinanet import FastRetinaNet
+
+__all__ = ['FastRetinaNet']

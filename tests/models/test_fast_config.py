@@ -1,0 +1,68 @@
+"""The fast config family builds, loads 1-channel images and trains a step under bf16 autocast."""
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from tbmm.benchmark import BenchmarkSettings, prepare_config, synthetic_batch
+
+FAST_DIR = 'configs/tb_retinanet/fast/'
+FAST_AMP = FAST_DIR + 'retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+
+
+def _build(config, settings):
+    from mmdet.registry import MODELS
+    cfg = prepare_config(config, settings)
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model
+
+
+def test_family_configs_load(repo_root):
+    from tbmm.apis.runner import load_config
+    for name, wrapper in (('fast', 'OptimWrapper'), ('fast_amp', 'BF16AutocastOptimWrapper'),
+                          ('fast_amp-fp16', 'AmpOptimWrapper'),
+                          ('fast_amp_compile', 'BF16AutocastOptimWrapper')):
+        cfg = load_config(str(repo_root / FAST_DIR / f'retinanet_r101_fpn_10e_chestxdet_{name}.py'))
+        assert cfg.optim_wrapper.type == wrapper
+        assert cfg.model.type == 'FastRetinaNet' and cfg.model.backbone.depth == 101
+        assert cfg.model.bbox_head.loss_cls.type == 'Float32FocalLoss'
+        assert cfg.train_dataloader.dataset.pipeline[0] == dict(type='LoadXRayImageFromFile',
+                                                                channels=1)
+
+
+def test_fast_amp_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    cfg, model = _build(FAST_AMP, BenchmarkSettings(image_size=128, batch_size=2))
+    conv = model.backbone.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert type(optim_wrapper).__name__ == 'BF16AutocastOptimWrapper'
+    before = model.bbox_head.retina_cls.weight.detach().clone()
+    model.train()
+    losses = model.train_step(synthetic_batch(2, 128, channels=1), optim_wrapper)
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses['loss_cls'].dtype == torch.float32
+    assert not torch.equal(before, model.bbox_head.retina_cls.weight)
+    assert model.bbox_head.retina_cls.weight.dtype == torch.float32
+
+
+def test_bf16_inference_decodes_boxes_in_float32(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    _, model = _build(FAST_AMP, BenchmarkSettings(image_size=128, batch_size=1))
+    model.eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        result = model.test_step(synthetic_batch(1, 128, channels=1, with_boxes=False))[0]
+    assert result.pred_instances.bboxes.dtype == torch.float32
+
+
+def test_fast_data_pipeline_loads_one_channel(repo_root, monkeypatch, tiny_phantom):
+    monkeypatch.chdir(repo_root)
+    settings = BenchmarkSettings(
+        image_size=128, data=f'{tiny_phantom}/annotation/train.json,{tiny_phantom}/train_data')
+    cfg = prepare_config(FAST_AMP, settings)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False, pin_memory=False)
+    init_default_scope('mmdet')
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
+    assert batch['inputs'][0].shape == (1, 128, 128)
