@@ -1,0 +1,52 @@
+# The main R-101 config (same model, data, schedule, metric) with the speed levers that do not
+# change precision; docs/benchmarks.md measures each one (tools/benchmark.py). Weights and
+# checkpoints are interchangeable with the main config's.
+_base_ = '../retinanet_r101_fpn_10e_chestxdet.py'
+
+custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_imports=False)
+
+# Gray decode: the loader keeps 1 channel (a third of the decode, resize, collate and copy work);
+# the preprocessor repeats it to 3 channels on the device, before the usual RGB normalisation.
+# channels_last: oneDNN/cuDNN convolutions without layout transposes. Float32 head outputs and
+# focal loss: anchors, box decoding and the loss stay float32 under the _amp variants' autocast.
+# non_blocking: the copy of a pinned batch overlaps the previous step's GPU work.
+model = dict(
+    type='FastRetinaNet',
+    channels_last=True,
+    data_preprocessor=dict(type='GrayToRGBDetDataPreprocessor', non_blocking=True),
+    bbox_head=dict(type='Float32OutputRetinaHead', loss_cls=dict(type='Float32FocalLoss')))
+
+image_scale = (1024, 1024)
+train_pipeline = [
+    dict(type='LoadXRayImageFromFile', channels=1),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadXRayImageFromFile', channels=1),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+
+# Batch 4 per GPU (BN is frozen in this backbone, so batch size only changes throughput); the LR
+# follows through auto_scale_lr (0.01 per 16 images). Pinned memory makes the host-to-device copy
+# asynchronous; persistent workers skip the per-epoch worker start.
+train_dataloader = dict(
+    batch_size=4, num_workers=4, pin_memory=True, persistent_workers=True,
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, num_workers=4, pin_memory=True, persistent_workers=True,
+    dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=4, num_workers=4, pin_memory=True, persistent_workers=True,
+    dataset=dict(pipeline=test_pipeline))
+
+# Fused SGD: one kernel for all parameters' momentum updates (CUDA and, since torch 2.4, CPU).
+optim_wrapper = dict(optimizer=dict(fused=True))
+
+# Fixed 1024x1024 inputs: cuDNN's autotuned algorithms are reused every step.
+env_cfg = dict(cudnn_benchmark=True)

@@ -1,0 +1,5 @@
+# The fast config trained under float16 autocast with dynamic loss scaling (CUDA only): for GPUs
+# without fast bfloat16 (before Ampere), and to compare with stock MMDetection's --amp.
+_base_ = './retinanet_r101_fpn_10e_chestxdet_fast.py'
+
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
