@@ -1,0 +1,91 @@
+"""tools/benchmark.py: every mode runs an iteration or two and prints its rates (no speed asserted)."""
+import json
+
+import pytest
+
+from tbmm.benchmark import BenchmarkSettings, synthetic_batch
+
+FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
+PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
+TINY = ['--device', 'cpu', '--image-size', '128', '--batch-size', '1', '--iters', '1',
+        '--warmup', '1', '--num-workers', '0']
+
+
+@pytest.fixture(scope='module')
+def disk_data(tmp_path_factory):
+    from tbmm.datasets.phantom import make_phantom_dataset
+    phantom = make_phantom_dataset(tmp_path_factory.mktemp('bench_phantom'), num_train=3,
+                                   num_test=0, image_size=128, seed=3)
+    return f'{phantom.train_ann_file},{phantom.train_img_dir}'
+
+
+@pytest.fixture
+def benchmark_main(repo_root, monkeypatch):
+    from tools.benchmark import main
+    monkeypatch.chdir(repo_root)
+    return main
+
+
+def test_train_step_on_synthetic_batches(benchmark_main, capsys):
+    record = benchmark_main([FAST_AMP, '--task', 'train'] + TINY)
+    out = capsys.readouterr().out
+    assert 'img/s' in out and 'ms/iter' in out and 'peak RSS' in out
+    result = record['ours']
+    assert result['amp'] == 'bf16' and result['data'] == 'synthetic'
+    assert result['img_per_s'] > 0 and result['peak_memory_mb'] > 0
+    assert len(result['ms_per_iter_all']) == 1  # the warm-up iteration is not timed
+
+
+def test_train_end_to_end_from_png_files(benchmark_main, disk_data, capsys):
+    record = benchmark_main([FAST_AMP, '--task', 'train', '--data', disk_data] + TINY)
+    assert 'train (disk)' in capsys.readouterr().out
+    assert record['ours']['data'] == 'disk' and record['ours']['iters'] == 1
+
+
+def test_inference_synthetic_and_from_disk(benchmark_main, disk_data, capsys):
+    benchmark_main([PHANTOM, '--task', 'infer', '--amp', 'bf16'] + TINY)
+    benchmark_main([PHANTOM, '--task', 'infer', '--data', disk_data] + TINY)
+    out = capsys.readouterr().out
+    assert 'infer (synthetic)' in out and 'infer (disk)' in out
+
+
+def test_data_loader_alone_compared_with_stock_pipeline(benchmark_main, disk_data, capsys, tmp_path):
+    out_json = tmp_path / 'results.jsonl'
+    record = benchmark_main([FAST_AMP, '--task', 'data', '--data', disk_data, '--compare-stock',
+                             '--json', str(out_json), '--label', 'data'] + TINY)
+    out = capsys.readouterr().out
+    assert 'data (disk)' in out and 'mmdet-stock: data (disk)' in out and 'ratio' in out
+    assert record['ratio'] > 0
+    assert json.loads(out_json.read_text().splitlines()[-1])['label'] == 'data'
+
+
+def test_compare_stock_training_step_prints_ratio(benchmark_main, capsys):
+    record = benchmark_main([MAIN, '--task', 'train', '--compare-stock', '--stock-amp', 'none']
+                            + TINY)
+    out = capsys.readouterr().out
+    assert 'mmdet-stock: train (synthetic)' in out and 'ratio (img/s vs stock)' in out
+    assert record['stock']['batch_size'] == record['ours']['batch_size'] == 1
+    assert record['stock']['amp'] == 'none'
+
+
+def test_settings_refuse_what_cannot_run(tmp_path):
+    with pytest.raises(ValueError, match='--data'):
+        BenchmarkSettings(task='data')
+    with pytest.raises(ValueError, match='ANN.json,IMG_DIR'):
+        BenchmarkSettings(data=str(tmp_path))
+    with pytest.raises(ValueError, match='amp'):
+        BenchmarkSettings(amp='fp8')
+
+
+def test_fp16_on_cpu_is_refused(benchmark_main):
+    with pytest.raises(ValueError, match='bf16'):
+        benchmark_main([PHANTOM, '--task', 'infer', '--amp', 'fp16'] + TINY)
+
+
+def test_synthetic_batch_looks_like_the_data_loader_output():
+    batch = synthetic_batch(2, 64, channels=1, num_classes=9)
+    assert [tuple(t.shape) for t in batch['inputs']] == [(1, 64, 64)] * 2
+    sample = batch['data_samples'][0]
+    assert sample.img_shape == (64, 64) and len(sample.gt_instances) == 3
+    assert int(sample.gt_instances.labels.max()) < 9

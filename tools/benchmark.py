@@ -1,0 +1,105 @@
+"""Throughput of a config (and of stock MMDetection): img/s, ms/iter, peak memory.
+
+Examples:
+    # model step on synthetic 1024x1024 batches, compared with stock MMDetection in this process
+    python tools/benchmark.py \\
+        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \\
+        --task train --compare-stock --stock-amp fp16 --device cuda
+    # inference on the CPU, bf16 autocast
+    python tools/benchmark.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
+        --task infer --device cpu --amp bf16 --batch-size 1 --iters 5
+    # end to end from PNG files, and the data loader alone
+    DATA=data/chestxdet/annotation/train.json,data/chestxdet/train_data
+    python tools/benchmark.py CONFIG --task train --data $DATA
+    python tools/benchmark.py CONFIG --task data --data $DATA
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from tbmm.benchmark import AMP_MODES, TASKS
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--task', choices=TASKS, default='train',
+                        help='train: model step (synthetic) or end to end (--data); infer: test '
+                             'step; data: the training data loader alone (needs --data)')
+    parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda if available)')
+    parser.add_argument('--batch-size', type=int, default=None, help="default: the config's")
+    parser.add_argument('--amp', choices=AMP_MODES, default=None,
+                        help="autocast (default: as the config trains); fp16 needs CUDA")
+    parser.add_argument('--iters', type=int, default=10, help='timed iterations (median reported)')
+    parser.add_argument('--warmup', type=int, default=3, help='iterations run before timing')
+    parser.add_argument('--data', default='synthetic', help="'synthetic' or ANN.json,IMG_DIR")
+    parser.add_argument('--image-size', type=int, default=1024,
+                        help='square input size (synthetic batches and the pipelines\' Resize)')
+    parser.add_argument('--num-workers', type=int, default=None, help="default: the config's")
+    parser.add_argument('--compare-stock', action='store_true',
+                        help='also run stock MMDetection (retinanet_r101_fpn_1x_coco.py with this '
+                             "config's classes, input size and data) and print the img/s ratio")
+    parser.add_argument('--stock-amp', choices=AMP_MODES, default=None,
+                        help='autocast for stock (default: the same as the config)')
+    parser.add_argument('--interleave', choices=('auto', 'yes', 'no'), default='auto',
+                        help='with --compare-stock, alternate ours and stock iterations so other '
+                             'load hits both alike (auto: on the CPU; on a GPU one after the '
+                             'other, which keeps each peak memory its own)')
+    parser.add_argument('--json', default=None, help='append the results to this JSON-lines file')
+    parser.add_argument('--label', default=None, help='a name for this run in the JSON output')
+    parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
+                        help='override config settings, e.g. model.channels_last=False')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    from tbmm.benchmark import BenchmarkSettings, format_result, run_benchmark, run_comparison
+    cfg_options = _parse_cfg_options(args.cfg_options)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    settings = BenchmarkSettings(
+        task=args.task, device=device, data=args.data, batch_size=args.batch_size, amp=args.amp,
+        image_size=args.image_size, iters=args.iters, warmup=args.warmup,
+        num_workers=args.num_workers)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}'
+          + (f' ({torch.cuda.get_device_name(device)})' if device.startswith('cuda') else ''),
+          flush=True)
+    record = dict(label=args.label, config=args.config, cfg_options=args.cfg_options)
+    if args.compare_stock:
+        interleave = {'auto': None, 'yes': True, 'no': False}[args.interleave]
+        ours, stock, ratio = run_comparison(args.config, settings, cfg_options, args.stock_amp,
+                                            interleave)
+        print(format_result(ours))
+        if ratio is None:
+            print(f'mmdet-stock: failed: {stock}')
+            record.update(ours=ours.as_dict(), stock_error=stock, ratio=None)
+        else:
+            print(format_result(stock))
+            print(f'ratio (img/s vs stock): {ratio:.2f}x')
+            record.update(ours=ours.as_dict(), stock=stock.as_dict(), ratio=ratio)
+    else:
+        ours = run_benchmark(args.config, settings, cfg_options)
+        print(format_result(ours))
+        record.update(ours=ours.as_dict())
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+    return record
+
+
+def _parse_cfg_options(options):
+    if not options:
+        return None
+    from tbmm.apis.runner import DictAction
+    namespace = argparse.Namespace()
+    DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, options)
+    return namespace.cfg_options
+
+
+if __name__ == '__main__':
+    main()
