@@ -2,10 +2,13 @@
 # Every benchmark mode and speed lever on one GPU, each compared with stock MMDetection
 # (retinanet_r101_fpn_1x_coco.py, 9 classes, 1024x1024, random init) in the same process.
 # About 6-8 minutes on one H100. Writes $OUT_DIR/gpu_benchmark.jsonl (one record per run) and
-# $OUT_DIR/gpu_benchmark.md (table + environment) for docs/benchmarks.md.
+# $OUT_DIR/gpu_benchmark.md (table + environment) for docs/benchmarks.md; each run's output is in
+# $OUT_DIR/runs/LABEL.log ("+" in labels written "_").
 #
 #   bash tools/gpu_benchmark.sh                 # OUT_DIR defaults to $OUT, else work_dirs/gpu_benchmark
 #   ITERS=20 WARMUP=5 COMPILE=1 bash tools/gpu_benchmark.sh
+#   DEVICE=cpu IMAGE_SIZE=128 ITERS=1 WARMUP=1 bash tools/gpu_benchmark.sh   # plumbing check only
+#                                                        (the fp16 runs fail on the CPU by design)
 #
 # Needs: a CUDA torch with mmcv 2.1.0's CUDA ops, mmdet 3.3.0 and this package (pip install -e .).
 # No internet: weights are random, data is a phantom set written here (tools/make_phantom.py).
@@ -16,8 +19,10 @@ OUT_DIR=${OUT_DIR:-${OUT:-work_dirs/gpu_benchmark}}
 ITERS=${ITERS:-15}
 WARMUP=${WARMUP:-5}
 WORKERS=${WORKERS:-8}
+DEVICE=${DEVICE:-cuda}
+IMAGE_SIZE=${IMAGE_SIZE:-1024}
 DATA_ROOT=${DATA_ROOT:-work_dirs/gpu_benchmark_phantom}
-mkdir -p "$OUT_DIR"
+mkdir -p "$OUT_DIR/runs"
 JSON="$OUT_DIR/gpu_benchmark.jsonl"
 LOG="$OUT_DIR/gpu_benchmark.log"
 : > "$JSON"
@@ -31,19 +36,24 @@ COMPILED=configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp_com
 
 # 1024x1024 phantom PNGs for the end-to-end and data-loader runs (page-cached after the first read).
 if [ ! -f "$DATA_ROOT/annotation/train.json" ]; then
-  "$PYTHON" tools/make_phantom.py "$DATA_ROOT" --num-train 64 --num-test 0 --image-size 1024 >> "$LOG" 2>&1
+  "$PYTHON" tools/make_phantom.py "$DATA_ROOT" --num-train 64 --num-test 0 --image-size 1024 \
+    >> "$LOG" 2>&1
 fi
 DISK="$DATA_ROOT/annotation/train.json,$DATA_ROOT/train_data"
 
 failures=0
 bench() {  # bench LABEL CONFIG ARGS...: one run with --compare-stock, logged, failures counted
   local label=$1; shift
+  local run_log="$OUT_DIR/runs/${label//+/_}.log"  # no "+" in file names
   echo "== $label" | tee -a "$LOG"
-  if ! "$PYTHON" tools/benchmark.py "$@" --device cuda --image-size 1024 --iters "$ITERS" \
-      --warmup "$WARMUP" --compare-stock --json "$JSON" --label "$label" >> "$LOG" 2>&1; then
-    echo "   FAILED (see $LOG)" | tee -a "$LOG"; failures=$((failures + 1))
+  # The run's own arguments come last, so they override the defaults (e.g. a longer --warmup).
+  if "$PYTHON" tools/benchmark.py --device "$DEVICE" --image-size "$IMAGE_SIZE" --iters "$ITERS" \
+      --warmup "$WARMUP" --compare-stock --json "$JSON" --label "$label" "$@" > "$run_log" 2>&1; then
+    grep -E '^(ratio|mmdet-stock: failed)' "$run_log" | tee -a "$LOG"
+  else
+    echo "   FAILED (see $run_log)" | tee -a "$LOG"; tail -3 "$run_log" >> "$LOG"
+    failures=$((failures + 1))
   fi
-  grep -E '^(ratio|mmdet-stock: failed)' "$LOG" | tail -1
 }
 
 # Training step on synthetic batches (model only). Baselines, then one lever at a time on the
