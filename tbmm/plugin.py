@@ -12,3 +12,4 @@ from tbmm.apis import inference  # noqa: E402,F401  (WBFTTAModel)
 from tbmm.datasets import chestxdet, transforms  # noqa: E402,F401
 from tbmm.engine import hooks, optimizers  # noqa: E402,F401
 from tbmm.evaluation import metrics  # noqa: E402,F401
+from tbmm import models  # noqa: E402,F401  (fast configs: FastRetinaNet, Float32FocalLoss, ...)
