@@ -7,8 +7,9 @@ data_root = 'data/phantom/'
 image_size = 256
 image_scale = (image_size, image_size)
 # Smaller images make lesions smaller in pixels while the strides (8-128) stay: octave base 2
-# (smallest anchor 16 px) gives the phantom boxes at 256 px 90 % best-anchor IoU >= 0.5, where
-# base 1 (anchors as wide as the stride) gives 61 % and mmdet's 4 gives 76 % (tools/dataset_stats.py).
+# (smallest anchor 16 px) gives phantom boxes at 256 px 83-90 % best-anchor IoU >= 0.5, where
+# base 1 (anchors as wide as the stride) gives 61 % and mmdet's 4 gives 76 % (tools/dataset_stats.py);
+# with base 1 the demo reached mAP50 ~0.1 instead of ~0.7.
 anchor_octave_base_scale = 2
 width = 64
 
