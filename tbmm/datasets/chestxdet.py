@@ -10,6 +10,7 @@ from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.datasets.validation import clip_box_to_image, inspect_image
+from tbmm.visualization.overlay import class_color
 
 UNKNOWN_CLASS_POLICIES = ('error', 'drop')
 MISSING_IMAGE_POLICIES = ('error', 'skip')
@@ -17,14 +18,6 @@ MISSING_IMAGE_POLICIES = ('error', 'skip')
 
 class DatasetBuildError(ValueError):
     """The data set cannot be built as configured; the message says what to change."""
-
-
-def _class_palette(n):
-    # Fixed, well separated colours (tab10-like) so plots of the same class look the same everywhere.
-    base = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
-            (174, 199, 232), (255, 187, 120), (152, 223, 138)]
-    return [base[i % len(base)] for i in range(n)]
 
 
 @DATASETS.register_module()
@@ -52,7 +45,7 @@ class ChestXDetDataset(BaseDetDataset):
             default: then boxes are not checked here (the pipeline's ``Resize`` clips them).
     """
 
-    METAINFO = dict(classes=DEFAULT_CLASSES, palette=_class_palette(len(DEFAULT_CLASSES)))
+    METAINFO = dict(classes=DEFAULT_CLASSES)
 
     def __init__(self, *args, unknown_class_policy='error', missing_image_policy='error',
                  check_images=False, **kwargs):
@@ -71,12 +64,14 @@ class ChestXDetDataset(BaseDetDataset):
         self.load_report = {}
         super().__init__(*args, **kwargs)
 
-    def _load_metainfo(self, metainfo=None):
+    @classmethod
+    def _load_metainfo(cls, metainfo=None):
         meta = super()._load_metainfo(metainfo)
-        # A class list given in a config replaces the default one; keep the palette in step with it.
-        if len(meta.get('palette', ())) != len(meta['classes']):
-            meta['palette'] = _class_palette(len(meta['classes']))
         meta['classes'] = tuple(meta['classes'])
+        # Unless the config sets one, MMDetection's visualizer (--show-dir, browse_dataset) draws each
+        # class in the colour tbmm's own overlays use.
+        if not (metainfo and 'palette' in metainfo):
+            meta['palette'] = [class_color(name, meta['classes']) for name in meta['classes']]
         return meta
 
     def load_data_list(self):

@@ -97,3 +97,11 @@ def test_missing_images_can_be_skipped(tmp_path, records):
 def test_bad_policy_names_are_rejected(tmp_path, records):
     with pytest.raises(DatasetBuildError, match='unknown_class_policy'):
         build(tmp_path, records, unknown_class_policy='ignore')
+
+
+def test_palette_is_the_overlay_colour_of_each_class(tmp_path, records):
+    from tbmm.visualization.overlay import class_color
+    write_images(tmp_path / 'img', [r['file_name'] for r in records])
+    ds = build(tmp_path, records, classes=CHESTXDET13_CLASSES)
+    assert ds.metainfo['palette'] == [class_color(c, CHESTXDET13_CLASSES) for c in CHESTXDET13_CLASSES]
+    assert len(set(ds.metainfo['palette'])) == len(CHESTXDET13_CLASSES)
