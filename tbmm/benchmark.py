@@ -11,7 +11,8 @@ wrapper and, for data on disk, its data loaders, and times iterations after a wa
   disk;
 * ``data``: the training data loader alone, for comparison with what the training step consumes.
 
-Reported: median ms/iter, img/s (batch size / median), peak memory (CUDA: allocated by tensors;
+Reported: ms/iter (median for a fixed synthetic batch; mean when a data loader feeds the step,
+after draining the batches its workers queue ahead), img/s (batch size / that), peak memory (CUDA: allocated by tensors;
 CPU: resident set size sampled during the timed phase, and the process's lifetime maximum from
 ``getrusage``). :func:`run_comparison` runs the same measurement for stock MMDetection's
 ``retinanet_r101_fpn_1x_coco.py`` (with this config's number of classes, input size, data set and
@@ -103,7 +104,7 @@ class BenchmarkResult:
     image_size: int
     iters: int
     warmup: int
-    ms_per_iter: float  # median over the timed iterations
+    ms_per_iter: float  # median (synthetic) or mean (data loader) over the timed iterations
     img_per_s: float
     peak_memory_mb: float
     memory_kind: str  # 'cuda_max_allocated' or 'cpu_peak_rss'
@@ -349,8 +350,18 @@ class _Workload:
             with torch.no_grad(), _autocast(self.device, self.amp):
                 self.model.test_step(self._next_batch())
 
+    @property
+    def warmup_iters(self):
+        # A data loader's workers fill a queue of num_workers x prefetch_factor batches ahead;
+        # batches timed out of that queue measure nothing. Drain it first, so every timed batch
+        # waits for the workers when they are the bottleneck.
+        if self.loader is None or not self.loader.num_workers:
+            return self.settings.warmup
+        queued = self.loader.num_workers * (self.loader.prefetch_factor or 2)
+        return max(self.settings.warmup, queued + 1)
+
     def warm_up(self):
-        for _ in range(self.settings.warmup):
+        for _ in range(self.warmup_iters):
             self.step()
         _synchronize(self.device)
 
@@ -364,13 +375,16 @@ class _Workload:
         self.memory_kind = memory.kind
 
     def result(self):
-        median_ms = statistics.median(self.times)
+        # Fed by a data loader, iteration times alternate between fast (batch ready) and slow
+        # (waiting for a worker): the mean is the sustained rate. A fixed batch: the median.
+        typical_ms = (statistics.median(self.times) if self.synthetic
+                      else statistics.fmean(self.times))
         return BenchmarkResult(
             name=self.name, task=self.settings.task,
             data='synthetic' if self.synthetic else 'disk', device=self.device, amp=self.amp,
             batch_size=self.batch_size, image_size=self.settings.image_size,
-            iters=len(self.times), warmup=self.settings.warmup, ms_per_iter=median_ms,
-            img_per_s=self.batch_size * 1000 / median_ms, peak_memory_mb=self.peak_mb,
+            iters=len(self.times), warmup=self.warmup_iters, ms_per_iter=typical_ms,
+            img_per_s=self.batch_size * 1000 / typical_ms, peak_memory_mb=self.peak_mb,
             memory_kind=self.memory_kind, process_max_rss_mb=_process_max_rss_mb(),
             ms_per_iter_all=list(self.times))
 
@@ -468,11 +482,88 @@ def run_comparison(config, settings: BenchmarkSettings, cfg_options=None, stock_
             stock.close()
 
 
+def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profile_path=None):
+    """Median ms of a training step's parts on a fixed synthetic batch.
+
+    ``train_step`` (all of it), ``data_preprocessor`` (copy and normalisation), ``network`` (backbone,
+    neck and head forward, backward and optimizer step, with a dummy loss: no targets), and
+    ``targets_and_loss`` (the head's ``loss_by_feat`` on fixed outputs: anchor assignment, target
+    encoding, focal and box losses). When ``network + targets_and_loss`` is far below ``train_step``
+    on a GPU, the GPU waits for the host. ``profile_path``: also write torch.profiler's table of
+    three steps there. For single-stage detectors (``bbox_head.loss_by_feat``).
+    """
+    settings = copy.copy(settings)
+    settings.task = 'train'
+    cfg = prepare_config(config, settings, cfg_options)
+    device = settings.device
+    torch.manual_seed(settings.seed)
+    torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
+    model = _build_model(cfg, device).train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batch = synthetic_batch(cfg.train_dataloader.batch_size, settings.image_size,
+                            _loader_channels(cfg), num_classes=cfg.model.bbox_head.num_classes,
+                            seed=settings.seed, pin_memory=device.startswith('cuda'))
+    packed = model.data_preprocessor(batch, True)
+    inputs, samples = packed['inputs'], packed['data_samples']
+    with torch.no_grad(), optim_wrapper.optim_context(model):
+        head_outputs = model.bbox_head(model.extract_feat(inputs))
+
+    def network():
+        with optim_wrapper.optim_context(model):
+            cls_scores, bbox_preds = model.bbox_head(model.extract_feat(inputs))
+            loss = sum(x.float().mean() for x in cls_scores + bbox_preds)
+        optim_wrapper.update_params(loss)
+
+    def targets_and_loss():
+        with torch.no_grad():
+            model.bbox_head.loss_by_feat(*head_outputs, [s.gt_instances for s in samples],
+                                         [s.metainfo for s in samples])
+
+    parts = dict(train_step=lambda: model.train_step(batch, optim_wrapper),
+                 data_preprocessor=lambda: model.data_preprocessor(batch, True),
+                 network=network, targets_and_loss=targets_and_loss)
+    medians = {}
+    for name, part in parts.items():
+        for _ in range(settings.warmup):
+            part()
+        _synchronize(device)
+        times = []
+        for _ in range(settings.iters):
+            start = time.perf_counter()
+            part()
+            _synchronize(device)
+            times.append((time.perf_counter() - start) * 1000)
+        medians[name] = statistics.median(times)
+    if profile_path:
+        _write_profile(parts['train_step'], device, profile_path)
+    return medians
+
+
+def _write_profile(step, device, path):
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+        _synchronize(device)
+    averages = prof.key_averages()
+    sort_keys = ['self_cpu_time_total']
+    if device.startswith('cuda'):
+        sort_keys.insert(0, 'self_cuda_time_total')
+    with open(path, 'w') as f:
+        for key in sort_keys:
+            f.write(f'three training steps, sorted by {key}\n')
+            f.write(averages.table(sort_by=key, row_limit=25, max_name_column_width=60) + '\n')
+
+
 def format_result(result: BenchmarkResult):
     memory = 'GPU max allocated' if result.memory_kind == 'cuda_max_allocated' else 'peak RSS'
     return (f'{result.name}: {result.task} ({result.data}), {result.device}, amp={result.amp}, '
             f'batch {result.batch_size}, {result.image_size}px: {result.img_per_s:.2f} img/s, '
-            f'{result.ms_per_iter:.1f} ms/iter (median of {result.iters}, '
+            f'{result.ms_per_iter:.1f} ms/iter '
+            f'({"median" if result.data == "synthetic" else "mean"} of {result.iters}, '
             f'{result.warmup} warm-up), '
             f'{memory} {result.peak_memory_mb:.0f} MiB')
 
@@ -486,6 +577,10 @@ def markdown_table(jsonl_path):
     with open(jsonl_path) as f:
         for line in f:
             record = json.loads(line)
+            if 'ours' not in record:  # a suite run that failed or was skipped
+                lines.append(f"| {record.get('label') or record['config']} | failed: "
+                             f"{record.get('error', '?')[:100]} |" + ' |' * 8)
+                continue
             ours, stock = record['ours'], record.get('stock')
             ratio = record.get('ratio')
             if stock:

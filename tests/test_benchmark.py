@@ -93,3 +93,28 @@ def test_synthetic_batch_looks_like_the_data_loader_output():
     sample = batch['data_samples'][0]
     assert sample.img_shape == (64, 64) and len(sample.gt_instances) == 3
     assert int(sample.gt_instances.labels.max()) < 9
+
+
+def test_loader_fed_runs_drain_the_worker_queue_before_timing(disk_data):
+    # With workers, the first num_workers x prefetch_factor batches are ready before timing starts;
+    # timing them would report the queue, not the workers.
+    from tbmm.benchmark import BenchmarkSettings, run_benchmark
+    settings = BenchmarkSettings(task='data', device='cpu', data=disk_data, batch_size=1,
+                                 image_size=64, iters=2, warmup=0, num_workers=2)
+    result = run_benchmark(FAST_AMP, settings)
+    assert result.warmup == 2 * 2 + 1
+    assert result.iters == 2
+    assert result.ms_per_iter == pytest.approx(sum(result.ms_per_iter_all) / 2)
+
+
+def test_breakdown_times_each_part_of_the_step_and_writes_the_profile(benchmark_main, tmp_path,
+                                                                      capsys):
+    profile = tmp_path / 'profile.txt'
+    record = benchmark_main([PHANTOM, '--breakdown', '--profile', str(profile)] + TINY)
+    parts = record['breakdown_ms']
+    assert list(parts) == ['train_step', 'data_preprocessor', 'network', 'targets_and_loss']
+    assert all(ms > 0 for ms in parts.values())
+    # the whole step does at least the network's work
+    assert parts['train_step'] > parts['data_preprocessor']
+    assert 'aten::' in profile.read_text()
+    assert 'targets_and_loss:' in capsys.readouterr().out

@@ -12,6 +12,10 @@ Examples:
     DATA=data/chestxdet/annotation/train.json,data/chestxdet/train_data
     python tools/benchmark.py CONFIG --task train --data $DATA
     python tools/benchmark.py CONFIG --task data --data $DATA
+    # where a training step's time goes (and torch.profiler's table)
+    python tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
+    # the GPU suite (tbmm/benchmark_suite.py): every lever and mode against stock, one process
+    python tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
 """
 import argparse
 import json
@@ -24,7 +28,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def parse_args(argv=None):
     from tbmm.benchmark import AMP_MODES, TASKS
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
+    parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
+    parser.add_argument('--suite', choices=('gpu', 'gpu-compile'), default=None,
+                        help='run a list of runs (tbmm/benchmark_suite.py) instead of one config; '
+                             'disk runs read --data, results go to --json (required)')
+    parser.add_argument('--breakdown', action='store_true',
+                        help='time the parts of a training step (whole step, preprocessor, network '
+                             'without loss, targets and loss) on a synthetic batch')
+    parser.add_argument('--profile', default=None, metavar='FILE',
+                        help="with --breakdown: write torch.profiler's table of 3 steps to FILE")
+    parser.add_argument('--markdown', default=None,
+                        help='with --suite: also write the table of the --json records here')
     parser.add_argument('--task', choices=TASKS, default='train',
                         help='train: model step (synthetic) or end to end (--data); infer: test '
                              'step; data: the training data loader alone (needs --data)')
@@ -51,7 +65,33 @@ def parse_args(argv=None):
     parser.add_argument('--label', default=None, help='a name for this run in the JSON output')
     parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
                         help='override config settings, e.g. model.channels_last=False')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.suite is None and args.config is None:
+        parser.error('give a config, or --suite')
+    if args.suite is not None:
+        if args.config is not None:
+            parser.error('--suite runs its own configs: give no config with it')
+        if args.json is None:
+            parser.error('--suite needs --json FILE for its records')
+    return args
+
+
+def run_suite_cli(args, device):
+    from tbmm.benchmark import markdown_table
+    from tbmm.benchmark_suite import SUITES, run_suite, with_overrides
+    runs = SUITES[args.suite]
+    overrides = {name: value for name, value in
+                 (('batch_size', args.batch_size), ('num_workers', args.num_workers))
+                 if value is not None}
+    if overrides:  # e.g. a small CPU check of the suite's plumbing
+        runs = with_overrides(runs, **overrides)
+    data = None if args.data == 'synthetic' else args.data
+    records = run_suite(runs, device, args.json, data=data, image_size=args.image_size,
+                        iters=args.iters, warmup=args.warmup, log=lambda s: print(s, flush=True))
+    if args.markdown:
+        with open(args.markdown, 'w') as f:
+            f.write(markdown_table(args.json))
+    return records
 
 
 def main(argv=None):
@@ -68,6 +108,16 @@ def main(argv=None):
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}'
           + (f' ({torch.cuda.get_device_name(device)})' if device.startswith('cuda') else ''),
           flush=True)
+    if args.suite is not None:
+        return run_suite_cli(args, device)
+    if args.breakdown:
+        from tbmm.benchmark import step_breakdown
+        parts = step_breakdown(args.config, settings, cfg_options, profile_path=args.profile)
+        for name, ms in parts.items():
+            print(f'{name}: {ms:.1f} ms (median of {args.iters})')
+        if args.profile:
+            print(f'profiler table: {args.profile}')
+        return dict(config=args.config, breakdown_ms=parts)
     record = dict(label=args.label, config=args.config, cfg_options=args.cfg_options)
     if args.compare_stock:
         interleave = {'auto': None, 'yes': True, 'no': False}[args.interleave]

@@ -1,0 +1,161 @@
+"""A list of benchmark runs measured in one process, each against stock MMDetection.
+
+``tools/benchmark.py --suite gpu`` runs :data:`GPU_SUITE`: baselines, one speed lever at a time on
+the main config, then the fast configs, for the training step, end-to-end training from PNG files,
+inference and the data loader. One process saves the imports and start-up of each run (the GPU
+machine is lent by the minute); every run still builds its own model and stock's, and a run that
+fails is recorded and the suite goes on. Each record is appended to the JSON-lines file as soon as
+it is measured, so a suite cut short keeps what it measured.
+"""
+import json
+import os
+import os.path as osp
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional
+
+from tbmm.benchmark import (BenchmarkSettings, format_result, run_benchmark, run_comparison)
+
+MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
+FAST = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast.py'
+FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+FAST_AMP_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'
+FAST_AMP_COMPILE = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp_compile.py'
+
+
+@dataclass
+class SuiteRun:
+    """One run: ``config`` under these settings, compared with stock under the same ones.
+
+    ``batch_size`` and ``num_workers`` apply to both sides (None: each config's own);
+    ``stock_amp`` is stock's autocast (None: the same as ours); ``disk`` reads the suite's PNG data
+    set instead of a synthetic batch.
+    """
+    label: str
+    config: str
+    task: str
+    amp: Optional[str] = None
+    stock_amp: Optional[str] = None
+    batch_size: Optional[int] = None
+    num_workers: Optional[int] = None
+    disk: bool = False
+    cfg_options: Dict = field(default_factory=dict)
+    compare_stock: bool = True
+    warmup: Optional[int] = None  # None: the suite's
+
+
+_LEVER_BATCH = 8  # the reference figures' batch
+_BEST_BATCH = 16
+_WORKERS = 12  # of the GPU machine's 16 cores
+
+GPU_SUITE: List[SuiteRun] = [
+    # The headline runs first (a suite cut short keeps them): the fast bf16 config end to end from
+    # PNG files on disk (decode, resize, flip, collate, copy, step), in inference, and the data
+    # loader alone (gray decode vs stock's 3-channel pipeline), each against stock fp16.
+    SuiteRun('e2e-fast_amp-bf16', FAST_AMP, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
+             disk=True),
+    SuiteRun('infer-fast_amp-bf16', FAST_AMP, 'infer', None, 'fp16', _BEST_BATCH),
+    SuiteRun('data-fast-gray', FAST, 'data', None, None, _BEST_BATCH, _WORKERS, disk=True),
+    # Model step on a fixed synthetic batch: baselines, then one lever at a time under fp16
+    # (stock fp16 is the reference), then the fast configs.
+    SuiteRun('train-main-fp32', MAIN, 'train', 'none', 'none', _LEVER_BATCH),
+    SuiteRun('train-main-fp16', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH),
+    SuiteRun('train-main-fp16+channels_last', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH,
+             cfg_options={'model.type': 'FastRetinaNet'}),
+    SuiteRun('train-main-fp16+cudnn_benchmark', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH,
+             cfg_options={'env_cfg.cudnn_benchmark': True}),
+    SuiteRun('train-main-fp16+fused_sgd', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH,
+             cfg_options={'optim_wrapper.optimizer.fused': True}),
+    SuiteRun('train-main-bf16+f32_focal', MAIN, 'train', 'bf16', 'fp16', _LEVER_BATCH,
+             cfg_options={'model.bbox_head.type': 'Float32OutputRetinaHead',
+                          'model.bbox_head.loss_cls.type': 'Float32FocalLoss'}),
+    SuiteRun('train-fast-fp32', FAST, 'train', None, 'none', _LEVER_BATCH),
+    SuiteRun('train-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _LEVER_BATCH),
+    SuiteRun('train-fast_amp-bf16', FAST_AMP, 'train', None, 'fp16', _LEVER_BATCH),
+    SuiteRun('train-fast_amp-bf16-batch16', FAST_AMP, 'train', None, 'fp16', _BEST_BATCH),
+    # The other end-to-end and inference variants.
+    SuiteRun('e2e-main-fp16', MAIN, 'train', 'fp16', 'fp16', _BEST_BATCH, _WORKERS, disk=True),
+    SuiteRun('e2e-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
+             disk=True),
+    SuiteRun('infer-main-fp16', MAIN, 'infer', 'fp16', 'fp16', _BEST_BATCH),
+    SuiteRun('infer-fast_amp-fp16', FAST_AMP_FP16, 'infer', None, 'fp16', _BEST_BATCH),
+    SuiteRun('infer-fast_amp-bf16-batch1', FAST_AMP, 'infer', None, 'fp16', 1),
+]
+
+# Compiling takes minutes of warm-up: opt in with --compile.
+GPU_COMPILE_SUITE: List[SuiteRun] = [
+    SuiteRun('train-fast_amp_compile', FAST_AMP_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
+             warmup=10),
+    SuiteRun('infer-fast_amp_compile', FAST_AMP_COMPILE, 'infer', None, 'fp16', _BEST_BATCH,
+             warmup=10),
+]
+
+SUITES = {'gpu': GPU_SUITE, 'gpu-compile': GPU_SUITE + GPU_COMPILE_SUITE}
+
+
+def run_suite(runs, device, json_path, data=None, image_size=1024, iters=15, warmup=5,
+              log=print):
+    """Measure each of ``runs``; append one JSON record per run to ``json_path``.
+
+    ``data`` is ``'ANN.json,IMG_DIR'`` for the runs that read from disk (they are skipped, with a
+    record saying so, when it is None). Returns the records.
+    """
+    os.makedirs(osp.dirname(osp.abspath(json_path)), exist_ok=True)
+    records = []
+    for run in runs:
+        started = time.perf_counter()
+        record = dict(label=run.label, config=run.config, cfg_options=run.cfg_options or None)
+        if run.disk and data is None:
+            record['error'] = 'skipped: no data on disk given (--data ANN.json,IMG_DIR)'
+        else:
+            settings = BenchmarkSettings(
+                task=run.task, device=device, data=data if run.disk else 'synthetic',
+                batch_size=run.batch_size, amp=run.amp, image_size=image_size, iters=iters,
+                warmup=warmup if run.warmup is None else run.warmup,
+                num_workers=run.num_workers)
+            try:
+                record.update(_measure(run, settings))
+            except Exception as error:  # noqa: BLE001  (recorded; the other runs go on)
+                record['error'] = f'{type(error).__name__}: {error}'
+                record['traceback'] = traceback.format_exc(limit=-4)
+        record['seconds'] = round(time.perf_counter() - started, 1)
+        with open(json_path, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+        log(_summary(record))
+        records.append(record)
+    return records
+
+
+def _measure(run, settings):
+    cfg_options = dict(run.cfg_options) if run.cfg_options else None
+    if not run.compare_stock:
+        return dict(ours=run_benchmark(run.config, settings, cfg_options).as_dict())
+    ours, stock, ratio = run_comparison(run.config, settings, cfg_options,
+                                        stock_amp=run.stock_amp)
+    if ratio is None:
+        return dict(ours=ours.as_dict(), stock_error=stock, ratio=None)
+    return dict(ours=ours.as_dict(), stock=stock.as_dict(), ratio=ratio)
+
+
+def _summary(record):
+    head = f"== {record['label']} ({record['seconds']} s)"
+    if 'error' in record:
+        return f"{head}\n   FAILED: {record['error']}"
+    lines = [head, '   ' + format_result(_as_result(record['ours']))]
+    if record.get('stock'):
+        lines.append('   ' + format_result(_as_result(record['stock'])))
+        lines.append(f"   ratio (img/s vs stock): {record['ratio']:.2f}x")
+    elif record.get('stock_error'):
+        lines.append(f"   mmdet-stock: failed: {record['stock_error']}")
+    return '\n'.join(lines)
+
+
+def _as_result(result_dict):
+    from tbmm.benchmark import BenchmarkResult
+    return BenchmarkResult(**result_dict)
+
+
+def with_overrides(runs, **changes):
+    """``runs`` with the same fields changed in each (e.g. a small batch for a CPU check)."""
+    return [replace(run, **changes) for run in runs]

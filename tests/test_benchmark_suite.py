@@ -1,0 +1,51 @@
+"""tools/benchmark.py --suite: a list of runs in one process, failures recorded, records appended."""
+import json
+
+import pytest
+
+from tbmm.benchmark import markdown_table
+from tbmm.benchmark_suite import GPU_SUITE, MAIN, SuiteRun, run_suite, with_overrides
+
+
+def test_suite_records_each_run_and_goes_on_after_a_failure(tmp_path):
+    runs = [
+        SuiteRun('fp16-on-cpu', MAIN, 'train', 'fp16', 'fp16', 1),  # refused on the CPU
+        SuiteRun('fp32', MAIN, 'infer', 'none', 'none', 1),
+        SuiteRun('needs-disk', MAIN, 'data', disk=True),
+    ]
+    json_path = tmp_path / 'suite.jsonl'
+    lines = []
+    records = run_suite(runs, 'cpu', str(json_path), image_size=64, iters=1, warmup=0,
+                        log=lines.append)
+    stored = [json.loads(line) for line in json_path.read_text().splitlines()]
+    assert [r['label'] for r in stored] == ['fp16-on-cpu', 'fp32', 'needs-disk']
+    assert 'fp16 autocast is for CUDA' in stored[0]['error']
+    assert stored[1]['ratio'] > 0 and stored[1]['stock']['batch_size'] == 1
+    assert stored[2]['error'].startswith('skipped')
+    assert records == stored
+    assert 'FAILED' in lines[0] and 'ratio' in lines[1]
+    table = markdown_table(str(json_path)).splitlines()
+    assert len(table) == 2 + 3
+    assert '| fp16-on-cpu | failed: ValueError' in table[2]
+    assert table[3].startswith('| fp32 | infer | synthetic | none / none | 1 / 1 |')
+
+
+def test_gpu_suite_measures_every_mode_against_stock():
+    labels = [run.label for run in GPU_SUITE]
+    assert len(set(labels)) == len(labels)
+    assert {run.task for run in GPU_SUITE} == {'train', 'infer', 'data'}
+    assert any(run.disk and run.task == 'train' for run in GPU_SUITE)  # end to end
+    assert all(run.compare_stock for run in GPU_SUITE)
+    small = with_overrides(GPU_SUITE, batch_size=1)
+    assert {run.batch_size for run in small} == {1}
+    assert [run.label for run in small] == labels
+
+
+def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
+    from tools.benchmark import main
+    monkeypatch.chdir(repo_root)
+    with pytest.raises(SystemExit):
+        main(['--suite', 'gpu'])  # no --json
+    with pytest.raises(SystemExit):
+        main([MAIN, '--suite', 'gpu', '--json', str(tmp_path / 'x.jsonl')])
+    assert '--suite needs --json' in capsys.readouterr().err
