@@ -1,6 +1,8 @@
 """Write the synthetic phantom data set (chest-X-ray-like images with boxed lesions).
 
     python tools/make_phantom.py data/phantom --num-train 300 --num-test 60 --image-size 256
+    python tools/make_phantom.py data/phantom --num-train 500 --num-test 80 --image-size 256 --demo-mix
+                                                  # the demo's data set (what tools/demo.py writes)
 
 Layout as the real data: OUT_ROOT/annotation/{train,test}.json and OUT_ROOT/{train,test}_data/*.png.
 """
@@ -21,6 +23,9 @@ def parse_args(argv=None):
     parser.add_argument('--image-size', type=int, default=1024,
                         help='side in pixels; lesion sizes scale with it (real data: 1024)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--demo-mix', action='store_true',
+                        help="the demo's mix: every class equally often, 2-5 lesions per image, "
+                             '15%% negatives (default: the real data\'s class and count mix)')
     parser.add_argument('--classes', help='comma-separated class names or a preset '
                         '(default: the 9 ChestX-Det classes)')
     args = parser.parse_args(argv)
@@ -46,8 +51,13 @@ def main(argv=None):
     from tbmm.datasets.phantom import make_phantom_dataset
 
     classes = args.classes
+    mix = {}
+    if args.demo_mix:
+        from tbmm.demo import DEMO_PHANTOM_OPTIONS
+        mix = DEMO_PHANTOM_OPTIONS
     result = make_phantom_dataset(args.out_root, num_train=args.num_train, num_test=args.num_test,
-                                  image_size=args.image_size, seed=args.seed, classes=classes)
+                                  image_size=args.image_size, seed=args.seed, classes=classes,
+                                  **mix)
     print(f'phantom data set ({args.image_size}x{args.image_size}, seed {args.seed}) in {result.root}')
     print(f'  train: {result.num_train} images in {result.train_img_dir}, '
           f'annotations {result.train_ann_file}')

@@ -66,3 +66,31 @@ def test_fast_data_pipeline_loads_one_channel(repo_root, monkeypatch, tiny_phant
     init_default_scope('mmdet')
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
     assert batch['inputs'][0].shape == (1, 128, 128)
+
+
+def test_phantom_fast_amp_differs_from_the_phantom_config_only_in_speed_levers(repo_root,
+                                                                               monkeypatch):
+    # The accuracy check in docs/benchmarks.md trains both; only the levers may differ.
+    from tbmm.apis.runner import load_config
+    from tbmm.benchmark import run_benchmark
+    monkeypatch.chdir(repo_root)
+    phantom = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py')
+    fast = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    assert fast.model.type == 'FastRetinaNet' and fast.model.channels_last
+    assert fast.optim_wrapper.type == 'BF16AutocastOptimWrapper'
+    assert fast.optim_wrapper.optimizer == dict(phantom.optim_wrapper.optimizer, fused=True)
+    assert fast.optim_wrapper.clip_grad == phantom.optim_wrapper.clip_grad
+    assert fast.train_dataloader.dataset.pipeline[0] == dict(type='LoadXRayImageFromFile',
+                                                             channels=1)
+    for part in ('backbone', 'neck'):
+        assert fast.model[part] == phantom.model[part]
+    for key in ('anchor_generator', 'feat_channels', 'stacked_convs', 'norm_cfg', 'loss_bbox'):
+        assert fast.model.bbox_head[key] == phantom.model.bbox_head[key]
+    for key in ('param_scheduler', 'train_cfg', 'auto_scale_lr'):
+        assert fast[key] == phantom[key]
+    assert fast.train_dataloader.batch_size == phantom.train_dataloader.batch_size
+    # and it trains a step on the CPU (bf16 autocast, 1-channel input)
+    result = run_benchmark(
+        'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py',
+        BenchmarkSettings(task='train', image_size=64, batch_size=2, iters=1, warmup=0))
+    assert result.amp == 'bf16' and result.img_per_s > 0
