@@ -70,6 +70,8 @@ GPU_SUITE: List[SuiteRun] = [
     SuiteRun('train-main-bf16+f32_focal', MAIN, 'train', 'bf16', 'fp16', _LEVER_BATCH,
              cfg_options={'model.bbox_head.type': 'Float32OutputRetinaHead',
                           'model.bbox_head.loss_cls.type': 'Float32FocalLoss'}),
+    SuiteRun('train-main-fp16+batched_targets', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH,
+             cfg_options={'model.bbox_head.type': 'BatchedTargetsRetinaHead'}),
     SuiteRun('train-fast-fp32', FAST, 'train', None, 'none', _LEVER_BATCH),
     SuiteRun('train-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _LEVER_BATCH),
     SuiteRun('train-fast_amp-bf16', FAST_AMP, 'train', None, 'fp16', _LEVER_BATCH),

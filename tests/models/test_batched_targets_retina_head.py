@@ -1,0 +1,118 @@
+"""BatchedTargetsRetinaHead computes exactly mmdet's RetinaHead targets and losses, batched."""
+import copy
+
+import pytest
+import torch
+from mmdet.models.dense_heads import RetinaHead
+from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from tbmm.models.dense_heads import BatchedTargetsRetinaHead
+
+IMAGE = 256
+STRIDES = [8, 16, 32, 64, 128]
+
+
+def head_cfg(**assigner):
+    cfg = Config.fromfile('configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py')
+    head = copy.deepcopy(cfg.model.bbox_head.to_dict())
+    head.update(in_channels=8, feat_channels=8, stacked_convs=1)
+    head.pop('type')
+    train_cfg = copy.deepcopy(cfg.model.train_cfg.to_dict())
+    train_cfg['assigner'].update(assigner)
+    return dict(head, train_cfg=train_cfg, test_cfg=cfg.model.test_cfg.to_dict())
+
+
+def make_heads(**assigner):
+    torch.manual_seed(0)
+    reference = RetinaHead(**head_cfg(**assigner))
+    batched = BatchedTargetsRetinaHead(**head_cfg(**assigner))
+    batched.load_state_dict(reference.state_dict())
+    return reference, batched
+
+
+def instances(boxes, labels):
+    data = InstanceData()
+    data.bboxes = HorizontalBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+    data.labels = torch.tensor(labels, dtype=torch.long)
+    return data
+
+
+def metas(num):
+    return [dict(img_shape=(IMAGE, IMAGE), pad_shape=(IMAGE, IMAGE), batch_input_shape=(IMAGE, IMAGE))
+            for _ in range(num)]
+
+
+def outputs(head, num_imgs, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(num_imgs, 8, IMAGE // s, IMAGE // s, generator=generator) for s in STRIDES]
+    with torch.no_grad():
+        return head(feats)
+
+
+def targets(head, gts):
+    featmap_sizes = [(IMAGE // s, IMAGE // s) for s in STRIDES]
+    anchor_list, valid_list = head.get_anchors(featmap_sizes, metas(len(gts)), device='cpu')
+    return head.get_targets(anchor_list, valid_list, gts, metas(len(gts)))
+
+
+def assert_same_targets(reference, batched, gts):
+    expected, got = targets(reference, gts), targets(batched, gts)
+    for want_levels, got_levels in zip(expected[:4], got[:4]):
+        for want, have in zip(want_levels, got_levels):
+            assert want.dtype == have.dtype and want.shape == have.shape
+            assert torch.equal(want, have)
+    assert int(got[4]) == expected[4]  # the number of positive anchors
+
+
+EDGE_CASES = [
+    # small (low-quality matches only), medium and large boxes
+    instances([[100, 100, 110, 112], [30, 40, 90, 120], [0, 0, 250, 200]], [6, 3, 2]),
+    # identical boxes with two classes (Consolidation + Effusion), as in the real data
+    instances([[40, 60, 140, 180], [40, 60, 140, 180], [150, 20, 200, 60]], [0, 2, 4]),
+    instances([], []),  # a negative image
+    instances([[230, 230, 256, 256]], [8]),  # at the corner
+]
+
+
+def test_edge_cases_give_mmdets_targets_and_losses():
+    reference, batched = make_heads()
+    assert_same_targets(reference, batched, EDGE_CASES)
+    cls_scores, bbox_preds = outputs(reference, len(EDGE_CASES))
+    want = reference.loss_by_feat(cls_scores, bbox_preds, EDGE_CASES, metas(len(EDGE_CASES)))
+    got = batched.loss_by_feat(cls_scores, bbox_preds, EDGE_CASES, metas(len(EDGE_CASES)))
+    for key in ('loss_cls', 'loss_bbox'):
+        for want_level, got_level in zip(want[key], got[key]):
+            torch.testing.assert_close(got_level, want_level, rtol=1e-6, atol=1e-7)
+
+
+def test_identical_boxes_with_two_classes_keep_both_labels_among_positives():
+    _, batched = make_heads()
+    labels = torch.cat(targets(batched, [EDGE_CASES[1]])[0], dim=1)[0]
+    assert {0, 2} <= set(labels.unique().tolist())
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_random_batches_give_mmdets_targets(seed):
+    generator = torch.Generator().manual_seed(seed)
+    gts = []
+    for _ in range(3):
+        count = int(torch.randint(0, 7, (1, ), generator=generator))
+        corner = torch.rand(count, 2, generator=generator) * (IMAGE - 8)
+        size = 4 + torch.rand(count, 2, generator=generator) ** 2 * IMAGE * 0.8
+        boxes = torch.cat([corner, (corner + size).clamp(max=IMAGE)], dim=1)
+        # whole pixels, as annotations are: more exact ties between anchors' IoUs
+        gts.append(instances(boxes.round().tolist(),
+                             torch.randint(0, 9, (count, ), generator=generator).tolist()))
+    reference, batched = make_heads()
+    assert_same_targets(reference, batched, gts)
+
+
+def test_assigner_options_it_does_not_batch_fall_back_to_mmdet():
+    reference, batched = make_heads(gt_max_assign_all=False)
+    assert not batched._batchable(None, False)
+    assert_same_targets(reference, batched, EDGE_CASES)
+    _, default = make_heads()
+    assert default._batchable(None, False)
+    assert not default._batchable(None, True)  # sampling results asked for
