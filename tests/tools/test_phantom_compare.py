@@ -49,3 +49,10 @@ def test_compare_script_without_arguments_prints_usage(repo_root):
     proc = subprocess.run(['bash', 'tools/phantom_compare.sh'], cwd=repo_root,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and 'phantom_compare.sh OUT_DIR IMAGE_SIZE' in proc.stdout
+
+
+def test_gpu_checks_without_a_part_prints_usage(repo_root):
+    proc = subprocess.run(['bash', 'tools/gpu_checks.sh'], cwd=repo_root, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert 'gpu_checks.sh speed' in proc.stdout and 'gpu_checks.sh accuracy' in proc.stdout

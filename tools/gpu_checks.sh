@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU checks of docs/benchmarks.md and docs/anchors.md, in two parts that each fit a 10-minute
+# window on one H100/H200 (estimated from the 2026-11-26 H200 run's timings):
+#
+#   bash tools/gpu_checks.sh speed      # ~5 min: the benchmark suite and the step breakdown
+#   bash tools/gpu_checks.sh accuracy   # ~8 min: fast levers vs baseline (256 px) and small vs
+#                                       #   default anchors (1024 px), seeds 0 and 1, side by side
+#
+# Results go to OUT_DIR (default $OUT, else work_dirs/gpu_checks). Needs a CUDA torch with
+# mmcv 2.1.0's CUDA ops, mmdet 3.3.0 and this package on the path; no internet.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
+OUT_DIR=${OUT_DIR:-${OUT:-work_dirs/gpu_checks}}
+mkdir -p "$OUT_DIR"
+export PYTHON OUT_DIR
+
+case "${1:-}" in
+  speed)
+    bash tools/gpu_benchmark.sh
+    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
+      --breakdown --device cuda --batch-size 16 --iters 10 --warmup 3 \
+      --profile "$OUT_DIR/step_profile.txt" 2>&1 | tee "$OUT_DIR/step_breakdown.log"
+    ;;
+  accuracy)
+    # Six-way parallel runs went at ~0.21 s/iteration each on the H200; eight take longer.
+    export OMP_NUM_THREADS=2 EXTRA="default_hooks.checkpoint.interval=3"
+    PARALLEL=4 WORKERS=2 bash tools/phantom_compare.sh "$OUT_DIR/fast_levers" 256 "0 1" \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py \
+      > "$OUT_DIR/fast_levers.log" 2>&1 &
+    PARALLEL=4 WORKERS=2 bash tools/phantom_compare.sh "$OUT_DIR/anchors_1024" 1024 "0 1" \
+      configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024.py \
+      configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024_small-anchors.py \
+      > "$OUT_DIR/anchors_1024.log" 2>&1 &
+    wait
+    cat "$OUT_DIR"/fast_levers/AP50-seed*.md "$OUT_DIR"/anchors_1024/AP50-seed*.md
+    ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
