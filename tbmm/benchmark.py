@@ -483,45 +483,72 @@ def run_comparison(config, settings: BenchmarkSettings, cfg_options=None, stock_
 
 
 def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profile_path=None):
-    """Median ms of a training step's parts on a fixed synthetic batch.
+    """Median ms of the parts of a training or inference step (``settings.task``), synthetic batch.
 
-    ``train_step`` (all of it), ``data_preprocessor`` (copy and normalisation), ``network`` (backbone,
-    neck and head forward, backward and optimizer step, with a dummy loss: no targets), and
-    ``targets_and_loss`` (the head's ``loss_by_feat`` on fixed outputs: anchor assignment, target
-    encoding, focal and box losses). When ``network + targets_and_loss`` is far below ``train_step``
-    on a GPU, the GPU waits for the host. ``profile_path``: also write torch.profiler's table of
-    three steps there. For single-stage detectors (``bbox_head.loss_by_feat``).
+    Training: ``train_step`` (all of it), ``data_preprocessor`` (copy and normalisation),
+    ``network`` (backbone, neck and head forward, backward and optimizer step, with a dummy loss:
+    no targets), ``targets_and_loss`` (the head's ``loss_by_feat`` on fixed outputs: anchor
+    assignment, target encoding, focal and box losses). Inference: ``test_step``,
+    ``data_preprocessor``, ``network`` (forward only) and ``postprocess`` (the head's
+    ``predict_by_feat`` on fixed outputs: decoding, score threshold, NMS). When the parts add up to
+    far less than the whole step on a GPU, the GPU waits for the host. ``profile_path``: also write
+    torch.profiler's table of three whole steps there. For single-stage detectors.
     """
     settings = copy.copy(settings)
-    settings.task = 'train'
+    training = settings.task != 'infer'
+    settings.task = 'train' if training else 'infer'
     cfg = prepare_config(config, settings, cfg_options)
     device = settings.device
     torch.manual_seed(settings.seed)
     torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
-    model = _build_model(cfg, device).train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = synthetic_batch(cfg.train_dataloader.batch_size, settings.image_size,
-                            _loader_channels(cfg), num_classes=cfg.model.bbox_head.num_classes,
+    model = _build_model(cfg, device).train(training)
+    loader_cfg = cfg.train_dataloader if training else cfg.test_dataloader
+    batch = synthetic_batch(loader_cfg.batch_size, settings.image_size, _loader_channels(cfg),
+                            num_classes=cfg.model.bbox_head.num_classes, with_boxes=training,
                             seed=settings.seed, pin_memory=device.startswith('cuda'))
-    packed = model.data_preprocessor(batch, True)
+    packed = model.data_preprocessor(batch, training)
     inputs, samples = packed['inputs'], packed['data_samples']
-    with torch.no_grad(), optim_wrapper.optim_context(model):
+    metas = [sample.metainfo for sample in samples]
+    if training:
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        autocast = lambda: optim_wrapper.optim_context(model)  # noqa: E731
+    else:
+        autocast = lambda: _autocast(device, config_amp(cfg))  # noqa: E731
+    with torch.no_grad(), autocast():
         head_outputs = model.bbox_head(model.extract_feat(inputs))
 
-    def network():
-        with optim_wrapper.optim_context(model):
-            cls_scores, bbox_preds = model.bbox_head(model.extract_feat(inputs))
-            loss = sum(x.float().mean() for x in cls_scores + bbox_preds)
-        optim_wrapper.update_params(loss)
+    if training:
+        def network():
+            with autocast():
+                cls_scores, bbox_preds = model.bbox_head(model.extract_feat(inputs))
+                loss = sum(x.float().mean() for x in cls_scores + bbox_preds)
+            optim_wrapper.update_params(loss)
 
-    def targets_and_loss():
-        with torch.no_grad():
-            model.bbox_head.loss_by_feat(*head_outputs, [s.gt_instances for s in samples],
-                                         [s.metainfo for s in samples])
+        def targets_and_loss():
+            with torch.no_grad():
+                model.bbox_head.loss_by_feat(*head_outputs, [s.gt_instances for s in samples],
+                                             metas)
 
-    parts = dict(train_step=lambda: model.train_step(batch, optim_wrapper),
-                 data_preprocessor=lambda: model.data_preprocessor(batch, True),
-                 network=network, targets_and_loss=targets_and_loss)
+        parts = dict(train_step=lambda: model.train_step(batch, optim_wrapper),
+                     data_preprocessor=lambda: model.data_preprocessor(batch, True),
+                     network=network, targets_and_loss=targets_and_loss)
+    else:
+        def test_step():
+            with torch.no_grad(), autocast():
+                model.test_step(batch)
+
+        def network():
+            with torch.no_grad(), autocast():
+                model.bbox_head(model.extract_feat(inputs))
+
+        def postprocess():
+            with torch.no_grad(), autocast():
+                model.bbox_head.predict_by_feat(*head_outputs, batch_img_metas=metas,
+                                                rescale=True)
+
+        parts = dict(test_step=test_step,
+                     data_preprocessor=lambda: model.data_preprocessor(batch, False),
+                     network=network, postprocess=postprocess)
     medians = {}
     for name, part in parts.items():
         for _ in range(settings.warmup):
@@ -535,7 +562,7 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
             times.append((time.perf_counter() - start) * 1000)
         medians[name] = statistics.median(times)
     if profile_path:
-        _write_profile(parts['train_step'], device, profile_path)
+        _write_profile(next(iter(parts.values())), device, profile_path)
     return medians
 
 
@@ -554,7 +581,7 @@ def _write_profile(step, device, path):
         sort_keys.insert(0, 'self_cuda_time_total')
     with open(path, 'w') as f:
         for key in sort_keys:
-            f.write(f'three training steps, sorted by {key}\n')
+            f.write(f'three steps, sorted by {key}\n')
             f.write(averages.table(sort_by=key, row_limit=25, max_name_column_width=60) + '\n')
 
 

@@ -118,3 +118,11 @@ def test_breakdown_times_each_part_of_the_step_and_writes_the_profile(benchmark_
     assert parts['train_step'] > parts['data_preprocessor']
     assert 'aten::' in profile.read_text()
     assert 'targets_and_loss:' in capsys.readouterr().out
+
+
+def test_breakdown_of_an_inference_step(benchmark_main, capsys):
+    record = benchmark_main([FAST_AMP, '--breakdown', '--task', 'infer'] + TINY)
+    parts = record['breakdown_ms']
+    assert list(parts) == ['test_step', 'data_preprocessor', 'network', 'postprocess']
+    assert all(ms > 0 for ms in parts.values())
+    assert 'postprocess:' in capsys.readouterr().out

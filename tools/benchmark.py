@@ -33,8 +33,9 @@ def parse_args(argv=None):
                         help='run a list of runs (tbmm/benchmark_suite.py) instead of one config; '
                              'disk runs read --data, results go to --json (required)')
     parser.add_argument('--breakdown', action='store_true',
-                        help='time the parts of a training step (whole step, preprocessor, network '
-                             'without loss, targets and loss) on a synthetic batch')
+                        help='time the parts of a step on a synthetic batch: --task train (whole '
+                             'step, preprocessor, network without loss, targets and loss) or '
+                             '--task infer (whole step, preprocessor, network, post-processing)')
     parser.add_argument('--profile', default=None, metavar='FILE',
                         help="with --breakdown: write torch.profiler's table of 3 steps to FILE")
     parser.add_argument('--markdown', default=None,

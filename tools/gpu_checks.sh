@@ -18,9 +18,11 @@ export PYTHON OUT_DIR
 case "${1:-}" in
   speed)
     bash tools/gpu_benchmark.sh
-    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
-      --breakdown --device cuda --batch-size 16 --iters 10 --warmup 3 \
-      --profile "$OUT_DIR/step_profile.txt" 2>&1 | tee "$OUT_DIR/step_breakdown.log"
+    for task in train infer; do
+      "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
+        --breakdown --task "$task" --device cuda --batch-size 16 --iters 10 --warmup 3 \
+        --profile "$OUT_DIR/${task}_step_profile.txt" 2>&1 | tee "$OUT_DIR/${task}_step_breakdown.log"
+    done
     ;;
   accuracy)
     # Six-way parallel runs went at ~0.21 s/iteration each on the H200; eight take longer.
