@@ -116,3 +116,23 @@ def test_assigner_options_it_does_not_batch_fall_back_to_mmdet():
     _, default = make_heads()
     assert default._batchable(None, False)
     assert not default._batchable(None, True)  # sampling results asked for
+
+
+HOST_SYNC_OPS = {'aten::nonzero', 'aten::item', 'aten::_local_scalar_dense', 'aten::is_nonzero',
+                 'aten::_unique2', 'aten::unique_dim'}
+
+
+def sync_ops_in_get_targets(head):
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        targets(head, EDGE_CASES)
+    return {event.key: event.count for event in prof.key_averages()
+            if event.key in HOST_SYNC_OPS}
+
+
+def test_batched_targets_use_no_op_that_waits_for_the_gpu():
+    # On a GPU each of these copies a result to the host and waits for the device; mmdet's
+    # per-image assignment uses them (the check can see them), the batched one none.
+    reference, batched = make_heads()
+    assert sync_ops_in_get_targets(reference)
+    assert sync_ops_in_get_targets(batched) == {}
