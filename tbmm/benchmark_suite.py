@@ -86,6 +86,8 @@ GPU_SUITE: List[SuiteRun] = [
     SuiteRun('e2e-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
              disk=True),
     SuiteRun('infer-main-fp16', MAIN, 'infer', 'fp16', 'fp16', _BEST_BATCH),
+    SuiteRun('infer-main-fp16+batched_head', MAIN, 'infer', 'fp16', 'fp16', _BEST_BATCH,
+             cfg_options={'model.bbox_head.type': 'BatchedRetinaHead'}),
     SuiteRun('infer-fast_amp-fp16', FAST_AMP_FP16, 'infer', None, 'fp16', _BEST_BATCH),
     SuiteRun('infer-fast_amp-bf16-batch1', FAST_AMP, 'infer', None, 'fp16', 1),
 ]

@@ -4,6 +4,8 @@
   autocast (mmcv's CUDA kernel has no bfloat16 version) and stays accurate under float16.
 * ``BatchedTargetsRetinaHead``: ``Float32OutputRetinaHead`` that computes mmdet's anchor targets
   for the whole batch at once, without host syncs (the same targets, fewer GPU stalls).
+* ``BatchedRetinaHead``: ``BatchedTargetsRetinaHead`` that also picks the candidates before NMS
+  for the whole batch at once (the same detections); the fast configs' head.
 * ``Float32OutputRetinaHead``: ``RetinaHead`` whose score and box maps leave in float32, so anchors
   and boxes are decoded in float32 under autocast (bfloat16 steps are 4-8 px at 1024 px).
 * ``GrayToRGBDetDataPreprocessor``: takes 1-channel images (``LoadXRayImageFromFile(channels=1)``)

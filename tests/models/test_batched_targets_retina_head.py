@@ -21,7 +21,7 @@ def head_cfg(**assigner):
     head.pop('type')
     train_cfg = copy.deepcopy(cfg.model.train_cfg.to_dict())
     train_cfg['assigner'].update(assigner)
-    return dict(head, train_cfg=train_cfg, test_cfg=cfg.model.test_cfg.to_dict())
+    return dict(head, train_cfg=train_cfg, test_cfg=copy.deepcopy(cfg.model.test_cfg))
 
 
 def make_heads(**assigner):
@@ -136,3 +136,58 @@ def test_batched_targets_use_no_op_that_waits_for_the_gpu():
     reference, batched = make_heads()
     assert sync_ops_in_get_targets(reference)
     assert sync_ops_in_get_targets(batched) == {}
+
+
+def make_predict_heads():
+    from tbmm.models.dense_heads import BatchedRetinaHead
+    torch.manual_seed(0)
+    reference = RetinaHead(**head_cfg())
+    batched = BatchedRetinaHead(**head_cfg())
+    batched.load_state_dict(reference.state_dict())
+    return reference, batched
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_batched_prediction_gives_mmdets_detections(seed):
+    reference, batched = make_predict_heads()
+    generator = torch.Generator().manual_seed(seed)
+    # logits around the score threshold: thousands of candidates, nms_pre (1000) binds on P3
+    cls_scores = [torch.randn(3, 81, IMAGE // s, IMAGE // s, generator=generator) * 2 - 3
+                  for s in STRIDES]
+    bbox_preds = [torch.randn(3, 36, IMAGE // s, IMAGE // s, generator=generator) * 0.3
+                  for s in STRIDES]
+    cls_scores[1][1] = -20  # image 1 has nothing above the threshold on P4
+    cls_scores_empty = [c.clone() for c in cls_scores]
+    for c in cls_scores_empty:
+        c[2] = -20  # image 2: no detection at all
+    image_metas = [dict(meta, scale_factor=(0.5, 0.5)) for meta in metas(3)]
+    for scores in (cls_scores, cls_scores_empty):
+        want = reference.predict_by_feat(scores, bbox_preds, batch_img_metas=image_metas,
+                                         rescale=True)
+        got = batched.predict_by_feat(scores, bbox_preds, batch_img_metas=image_metas,
+                                      rescale=True)
+        for want_image, got_image in zip(want, got):
+            assert len(want_image) == len(got_image)
+            for key in ('bboxes', 'scores', 'labels'):
+                assert torch.equal(want_image[key], got_image[key]), key
+    assert len(got[2]) == 0 and got[2].bboxes.shape == (0, 4)
+    assert len(want[0]) == 100  # max_per_img reached: the comparison is not vacuous
+
+
+def test_batched_prediction_waits_for_the_gpu_twice_per_batch():
+    from torch.profiler import ProfilerActivity, profile
+    reference, batched = make_predict_heads()
+    cls_scores, bbox_preds = outputs(reference, 4)
+
+    # without mmdet's box-size filter and NMS, which come after the candidates and are the same
+    cfg = copy.deepcopy(reference.test_cfg)
+    cfg.min_bbox_size = -1
+
+    def nonzeros(head):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas(4), cfg=cfg,
+                                 with_nms=False)
+        return sum(event.count for event in prof.key_averages() if event.key == 'aten::nonzero')
+
+    assert nonzeros(reference) >= 4 * len(STRIDES)
+    assert nonzeros(batched) == 1

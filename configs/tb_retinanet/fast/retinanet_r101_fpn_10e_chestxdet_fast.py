@@ -9,14 +9,15 @@ custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_impor
 # the preprocessor repeats it to 3 channels on the device, before the usual RGB normalisation.
 # channels_last: oneDNN/cuDNN convolutions without layout transposes. Float32 head outputs and
 # focal loss: anchors, box decoding and the loss stay float32 under the _amp variants' autocast.
-# Batched targets: mmdet's anchor assignment for all images at once, without waiting for the GPU
-# (the same targets; per image, it was a third of the step on an H200).
+# Batched head: mmdet's anchor assignment for all images at once, without waiting for the GPU
+# (the same targets; per image, it was a third of the step on an H200), and the candidates before
+# NMS chosen for all images at once (the same detections).
 # non_blocking: the copy of a pinned batch overlaps the previous step's GPU work.
 model = dict(
     type='FastRetinaNet',
     channels_last=True,
     data_preprocessor=dict(type='GrayToRGBDetDataPreprocessor', non_blocking=True),
-    bbox_head=dict(type='BatchedTargetsRetinaHead', loss_cls=dict(type='Float32FocalLoss')))
+    bbox_head=dict(type='BatchedRetinaHead', loss_cls=dict(type='Float32FocalLoss')))
 
 image_scale = (1024, 1024)
 train_pipeline = [

@@ -1,4 +1,5 @@
+from tbmm.models.dense_heads.batched_retina_head import BatchedRetinaHead
 from tbmm.models.dense_heads.batched_targets_retina_head import BatchedTargetsRetinaHead
 from tbmm.models.dense_heads.float32_output_retina_head import Float32OutputRetinaHead
 
-__all__ = ['BatchedTargetsRetinaHead', 'Float32OutputRetinaHead']
+__all__ = ['BatchedRetinaHead', 'BatchedTargetsRetinaHead', 'Float32OutputRetinaHead']
