@@ -492,7 +492,8 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
     ``data_preprocessor``, ``network`` (forward only) and ``postprocess`` (the head's
     ``predict_by_feat`` on fixed outputs: decoding, score threshold, NMS). When the parts add up to
     far less than the whole step on a GPU, the GPU waits for the host. ``profile_path``: also write
-    torch.profiler's table of three whole steps there. For single-stage detectors.
+    torch.profiler's tables of three whole steps there (by time, and the copies by tensor shape)
+    and a gzipped Chrome trace of one step to ``profile_path + '.trace.json.gz'``. For single-stage detectors.
     """
     settings = copy.copy(settings)
     training = settings.task != 'infer'
@@ -567,22 +568,41 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
 
 
 def _write_profile(step, device, path):
+    """torch.profiler's tables of three steps at ``path``; a gzipped Chrome trace of one beside it."""
+    import gzip
+    import shutil
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
     if device.startswith('cuda'):
         activities.append(ProfilerActivity.CUDA)
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         for _ in range(3):
             step()
         _synchronize(device)
-    averages = prof.key_averages()
     sort_keys = ['self_cpu_time_total']
     if device.startswith('cuda'):
         sort_keys.insert(0, 'self_cuda_time_total')
     with open(path, 'w') as f:
         for key in sort_keys:
             f.write(f'three steps, sorted by {key}\n')
-            f.write(averages.table(sort_by=key, row_limit=25, max_name_column_width=60) + '\n')
+            f.write(prof.key_averages().table(sort_by=key, row_limit=25,
+                                              max_name_column_width=60) + '\n')
+        # Which tensors the conversions copy (the H200 profile had 26 ms of aten::copy_ a step).
+        f.write(f'copies by input shape, sorted by {sort_keys[0]}\n')
+        copies = [event for event in prof.key_averages(group_by_input_shape=True)
+                  if event.key in ('aten::copy_', 'aten::_to_copy', 'aten::contiguous')]
+        copies.sort(key=lambda event: getattr(event, sort_keys[0]), reverse=True)
+        for event in copies[:20]:
+            f.write(f'{event.key:16s} x{event.count:<5d} '
+                    f'{getattr(event, sort_keys[0]) / 1000:9.2f} ms  {event.input_shapes}\n')
+    with profile(activities=activities) as one_step:
+        step()
+        _synchronize(device)
+    trace = path + '.trace.json'
+    one_step.export_chrome_trace(trace)
+    with open(trace, 'rb') as raw, gzip.open(trace + '.gz', 'wb') as packed:
+        shutil.copyfileobj(raw, packed)
+    os.remove(trace)
 
 
 def format_result(result: BenchmarkResult):

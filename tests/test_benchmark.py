@@ -117,6 +117,10 @@ def test_breakdown_times_each_part_of_the_step_and_writes_the_profile(benchmark_
     # the whole step does at least the network's work
     assert parts['train_step'] > parts['data_preprocessor']
     assert 'aten::' in profile.read_text()
+    assert 'copies by input shape' in profile.read_text()
+    import gzip
+    with gzip.open(str(profile) + '.trace.json.gz', 'rt') as trace:
+        assert '"traceEvents"' in trace.read()
     assert 'targets_and_loss:' in capsys.readouterr().out
 
 

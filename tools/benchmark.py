@@ -37,7 +37,8 @@ def parse_args(argv=None):
                              'step, preprocessor, network without loss, targets and loss) or '
                              '--task infer (whole step, preprocessor, network, post-processing)')
     parser.add_argument('--profile', default=None, metavar='FILE',
-                        help="with --breakdown: write torch.profiler's table of 3 steps to FILE")
+                        help="with --breakdown: write torch.profiler's tables of 3 steps to FILE "
+                             'and a Chrome trace of one step to FILE.trace.json.gz')
     parser.add_argument('--markdown', default=None,
                         help='with --suite: also write the table of the --json records here')
     parser.add_argument('--task', choices=TASKS, default='train',
