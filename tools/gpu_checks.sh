@@ -2,7 +2,7 @@
 # The GPU checks of docs/benchmarks.md and docs/anchors.md, in two parts that each fit a 10-minute
 # window on one H100/H200 (estimated from the 2026-11-26 H200 run's timings):
 #
-#   bash tools/gpu_checks.sh speed      # ~5 min: the benchmark suite and the step breakdown
+#   bash tools/gpu_checks.sh speed      # ~6 min: the benchmark suite and the step breakdowns
 #   bash tools/gpu_checks.sh accuracy   # ~8 min: fast levers vs baseline (256 px) and small vs
 #                                       #   default anchors (1024 px), seeds 0 and 1, side by side
 #
