@@ -14,20 +14,21 @@ IMAGE = 256
 STRIDES = [8, 16, 32, 64, 128]
 
 
-def head_cfg(**assigner):
+def head_cfg(train_options=None, **assigner):
     cfg = Config.fromfile('configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py')
     head = copy.deepcopy(cfg.model.bbox_head.to_dict())
     head.update(in_channels=8, feat_channels=8, stacked_convs=1)
     head.pop('type')
     train_cfg = copy.deepcopy(cfg.model.train_cfg.to_dict())
     train_cfg['assigner'].update(assigner)
+    train_cfg.update(train_options or {})
     return dict(head, train_cfg=train_cfg, test_cfg=copy.deepcopy(cfg.model.test_cfg))
 
 
-def make_heads(**assigner):
+def make_heads(train_options=None, **assigner):
     torch.manual_seed(0)
-    reference = RetinaHead(**head_cfg(**assigner))
-    batched = BatchedTargetsRetinaHead(**head_cfg(**assigner))
+    reference = RetinaHead(**head_cfg(train_options, **assigner))
+    batched = BatchedTargetsRetinaHead(**head_cfg(train_options, **assigner))
     batched.load_state_dict(reference.state_dict())
     return reference, batched
 
@@ -107,6 +108,18 @@ def test_random_batches_give_mmdets_targets(seed):
                              torch.randint(0, 9, (count, ), generator=generator).tolist()))
     reference, batched = make_heads()
     assert_same_targets(reference, batched, gts)
+
+
+@pytest.mark.parametrize('train_options,assigner', [
+    (dict(allowed_border=0), {}),  # anchors crossing the image border take no part
+    (dict(pos_weight=2.0), {}),
+    ({}, dict(pos_iou_thr=0.6, neg_iou_thr=0.3, min_pos_iou=0.2)),
+    ({}, dict(match_low_quality=False)),
+])
+def test_other_train_settings_give_mmdets_targets(train_options, assigner):
+    reference, batched = make_heads(train_options, **assigner)
+    assert batched._batchable(None, False)
+    assert_same_targets(reference, batched, EDGE_CASES)
 
 
 def test_assigner_options_it_does_not_batch_fall_back_to_mmdet():
