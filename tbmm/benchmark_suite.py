@@ -8,14 +8,14 @@ fails is recorded and the suite goes on. Each record is appended to the JSON-lin
 it is measured, so a suite cut short keeps what it measured.
 """
 import json
-import os
-import os.path as osp
 import time
 import traceback
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
-from tbmm.benchmark import (BenchmarkSettings, format_result, run_benchmark, run_comparison)
+from tbmm.benchmark import (BenchmarkResult, BenchmarkSettings, format_result, run_benchmark,
+                            run_comparison)
+from tbmm.utils import ensure_parent_dir
 
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
 FAST = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast.py'
@@ -110,7 +110,7 @@ def run_suite(runs, device, json_path, data=None, image_size=1024, iters=15, war
     ``data`` is ``'ANN.json,IMG_DIR'`` for the runs that read from disk (they are skipped, with a
     record saying so, when it is None). Returns the records.
     """
-    os.makedirs(osp.dirname(osp.abspath(json_path)), exist_ok=True)
+    ensure_parent_dir(json_path)
     records = []
     for run in runs:
         started = time.perf_counter()
@@ -151,18 +151,15 @@ def _summary(record):
     head = f"== {record['label']} ({record['seconds']} s)"
     if 'error' in record:
         return f"{head}\n   FAILED: {record['error']}"
-    lines = [head, '   ' + format_result(_as_result(record['ours']))]
+    lines = [head, '   ' + format_result(BenchmarkResult(**record['ours']))]
     if record.get('stock'):
-        lines.append('   ' + format_result(_as_result(record['stock'])))
+        lines.append('   ' + format_result(BenchmarkResult(**record['stock'])))
         lines.append(f"   ratio (img/s vs stock): {record['ratio']:.2f}x")
     elif record.get('stock_error'):
         lines.append(f"   mmdet-stock: failed: {record['stock_error']}")
     return '\n'.join(lines)
 
 
-def _as_result(result_dict):
-    from tbmm.benchmark import BenchmarkResult
-    return BenchmarkResult(**result_dict)
 
 
 def with_overrides(runs, **changes):

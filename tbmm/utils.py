@@ -1,5 +1,19 @@
-"""Small helpers shared by the command-line tools."""
+"""Small helpers shared by the command-line tools and the writers of output files."""
+import os
+import os.path as osp
 import sys
+
+
+def ensure_parent_dir(path):
+    """Create the folder ``path`` (a file's path) goes into, if it has one; return ``path``.
+
+    Light on purpose (no mmengine import): the evaluation writers use it, and ``tools/evaluate.py``
+    has a start-up budget.
+    """
+    parent = osp.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return path
 
 
 def user_error_types():

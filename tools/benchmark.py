@@ -138,7 +138,8 @@ def main(argv=None):
         print(format_result(ours))
         record.update(ours=ours.as_dict())
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        from tbmm.utils import ensure_parent_dir
+        ensure_parent_dir(args.json)
         with open(args.json, 'a') as f:
             f.write(json.dumps(record) + '\n')
     return record

@@ -12,7 +12,6 @@ The best value of each row is bold. Prints the table and, with --out, writes it 
 """
 import argparse
 import importlib.util
-import os
 import os.path as osp
 import sys
 
@@ -22,6 +21,7 @@ if importlib.util.find_spec('tbmm') is None:  # run from a checkout without inst
 from tbmm.analysis.compare import (METRICS, format_comparison, load_run_metrics,  # noqa: E402
                                    run_labels)
 from tbmm.analysis.curves import ScalarLogError  # noqa: E402
+from tbmm.utils import ensure_parent_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -48,9 +48,7 @@ def main(argv=None):
     table = format_comparison(runs, args.metric)
     print(table, end='')
     if args.out:
-        parent = osp.dirname(args.out)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        ensure_parent_dir(args.out)
         with open(args.out, 'w', encoding='utf-8') as f:
             f.write(table)
         print(f'written to {args.out}')

@@ -9,8 +9,9 @@ Record: ``{"file_name": "36204.png", "syms": ["Nodule"], "boxes": [[x1, y1, x2, 
 import json
 import math
 import os
-import os.path as osp
 import re
+
+from tbmm.utils import ensure_parent_dir
 
 
 class AnnotationError(ValueError):
@@ -155,10 +156,7 @@ def read_annotations(path, require_scores=False):
 
 def write_annotations(path, records):
     """Write records (annotations or predictions) as a JSON list, creating the parent folder."""
-    path = os.fspath(path)
-    parent = osp.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
+    path = ensure_parent_dir(os.fspath(path))
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(list(records), f)

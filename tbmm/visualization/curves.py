@@ -4,9 +4,9 @@ matplotlib draws off-screen (``Figure`` + Agg canvas, no pyplot state), so it ru
 in tests. Classes keep the colours of the box overlays (:func:`tbmm.visualization.class_color`).
 """
 import os
-import os.path as osp
 
 from tbmm.classes import DEFAULT_CLASSES
+from tbmm.utils import ensure_parent_dir
 from tbmm.visualization.overlay import class_color
 
 
@@ -20,10 +20,7 @@ def _figure(width=8, height=5):
 
 
 def _save(fig, path):
-    path = os.fspath(path)
-    parent = osp.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
+    path = ensure_parent_dir(os.fspath(path))
     fig.savefig(path, bbox_inches='tight')
     return path
 

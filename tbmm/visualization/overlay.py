@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
+from tbmm.utils import ensure_parent_dir
 
 #: Saturated colours (RGB) that stay visible on gray radiographs, most distinct first
 #: (after Sasha Trubetskoy's list of 20 distinct colours, without the grays and pale tones).
@@ -146,9 +147,7 @@ def save_image(path, rgb):
         raise ValueError(f'{path}: cannot encode image ({str(e).strip().splitlines()[-1]})') from e
     if not ok:
         raise ValueError(f'{path}: cannot encode image as {suffix}')
-    parent = osp.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
+    ensure_parent_dir(path)
     with open(path, 'wb') as f:
         f.write(encoded.tobytes())
 

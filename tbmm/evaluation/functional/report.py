@@ -1,7 +1,7 @@
 """Human-readable outputs of an evaluation result: text table, JSON file, FROC curve PNG."""
 import json
-import os
-import os.path as osp
+
+from tbmm.utils import ensure_parent_dir
 
 from .evaluate import froc_key, image_keys
 
@@ -53,15 +53,9 @@ def format_table(result):
     return '\n'.join(lines)
 
 
-def _ensure_parent(path):
-    parent = osp.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-
-
 def write_result_json(result, path):
     """Write the structured result (see :func:`evaluate_records`) as JSON."""
-    _ensure_parent(path)
+    ensure_parent_dir(path)
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(result, f, indent=2)
         f.write('\n')
@@ -100,5 +94,5 @@ def plot_froc(result, path, title=None):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc='lower right')
     fig.tight_layout()
-    _ensure_parent(path)
+    ensure_parent_dir(path)
     fig.savefig(path, format='png')
