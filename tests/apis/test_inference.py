@@ -1,6 +1,6 @@
 """tools/infer.py and tbmm.apis.inference: folders of PNG/JPEG/DICOM in, predictions and overlays
 out, unreadable files reported; flip TTA merged with weighted boxes fusion."""
-import importlib.util
+import importlib
 import json
 import os.path as osp
 import subprocess
@@ -168,14 +168,6 @@ def test_overlays_show_the_boxes_on_the_input_and_dicom_is_inverted(infer_run):
     assert np.corrcoef(overlay[undrawn], gray['mono1'][undrawn])[0, 1] > 0.99
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_infer_fails_only_when_nothing_can_be_read(tmp_path, checkpoint, capsys):
     from tbmm.utils import run_cli
 
@@ -185,7 +177,7 @@ def test_infer_fails_only_when_nothing_can_be_read(tmp_path, checkpoint, capsys)
     (folder / 'b.jpg').write_bytes(b'\xff\xd8\xff garbage')
     argv = [PHANTOM, checkpoint, str(folder), '--out-dir', str(tmp_path / 'out'), '--no-progress',
             *CLI_OPTIONS]
-    assert run_cli(load_tool('infer').main, argv) == 2
+    assert run_cli(importlib.import_module('tools.infer').main, argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
     assert len(errors) == 1 and 'none of the 2 image file(s) could be read' in errors[0]
     assert (tmp_path / 'out' / 'unreadable.txt').read_text().count('\n') == 2
@@ -195,7 +187,7 @@ def test_infer_rejects_a_missing_input_in_one_line(tmp_path, checkpoint, capsys)
     from tbmm.utils import run_cli
 
     argv = [PHANTOM, checkpoint, str(tmp_path / 'nowhere'), '--out-dir', str(tmp_path / 'out')]
-    assert run_cli(load_tool('infer').main, argv) == 2
+    assert run_cli(importlib.import_module('tools.infer').main, argv) == 2
     expected = f'error: {tmp_path / "nowhere"}: no such file or folder'
     assert capsys.readouterr().err.strip() == expected
 

@@ -1,5 +1,5 @@
 """tools/plot_curves.py, tools/dataset_stats.py and tools/compare.py end to end."""
-import importlib.util
+import importlib
 import json
 import os.path as osp
 import subprocess
@@ -15,14 +15,6 @@ PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r
 def run_tool(name, *args):
     return subprocess.run([sys.executable, f'tools/{name}.py', *map(str, args)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_scalars(work_dir, per_class_ap):
@@ -83,7 +75,7 @@ def test_dataset_stats_writes_tables_json_and_heatmap(tmp_path):
 def test_dataset_stats_with_a_config_adds_anchor_coverage(tmp_path, capsys):
     # The phantom config resizes to 256 px: the 1024 px boxes are scaled by 1/4 first.
     argv = [FIXTURE, '--config', PHANTOM, '--out', str(tmp_path)]
-    assert load_tool('dataset_stats').main(argv) == 0
+    assert importlib.import_module('tools.dataset_stats').main(argv) == 0
     assert 'anchor coverage' in capsys.readouterr().out
     coverage = json.loads((tmp_path / 'stats.json').read_text())['anchor_coverage']
     assert coverage['input_size'] == [256, 256] and coverage['pos_iou_thr'] == 0.5

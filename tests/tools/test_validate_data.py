@@ -1,6 +1,6 @@
 """tools/validate_data.py on the bad-input corpus: exit status, every problem printed, no
 traceback."""
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -13,15 +13,7 @@ CORPUS = REPO / 'tests' / 'fixtures' / 'bad_inputs'
 CASES = json.loads((CORPUS / 'cases.json').read_text(encoding='utf-8'))
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('validate_data',
-                                                  REPO / 'tools' / 'validate_data.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = load_tool()
+TOOL = importlib.import_module('tools.validate_data')
 
 
 def argv(case, *extra):
