@@ -14,6 +14,7 @@ import torch
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import read_xray
 from tbmm.evaluation.functional import evaluate_records
+from tests.helpers import write_dicom
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r18_fpn_phantom.py')
@@ -68,25 +69,7 @@ def phantom_images(tmp_path_factory):
 
 def write_monochrome1_dicom(path, gray):
     """``gray`` (uint8) stored as 12-bit MONOCHROME1: bright in the file where it is dark."""
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.1.1'
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = 'DX'
-    ds.Rows, ds.Columns = gray.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = 'MONOCHROME1'
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = ((255 - gray.astype(np.uint16)) * 16).astype('<u2').tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    write_dicom(path, (255 - gray.astype(np.uint16)) * 16, photometric='MONOCHROME1')
 
 
 @pytest.fixture(scope='module')
