@@ -26,11 +26,12 @@ class BatchedRetinaHead(BatchedTargetsRetinaHead):
 
     def predict_by_feat(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,
                         cfg=None, rescale=False, with_nms=True):
-        cfg = copy.deepcopy(self.test_cfg if cfg is None else cfg)
+        cfg = self.test_cfg if cfg is None else cfg
         nms_pre = cfg.get('nms_pre', -1)
         if score_factors is not None or not self.use_sigmoid_cls or nms_pre <= 0:
             return super().predict_by_feat(cls_scores, bbox_preds, score_factors,
                                            batch_img_metas, cfg, rescale, with_nms)
+        cfg = copy.deepcopy(cfg)  # as mmdet: the post-processing may change it
         num_imgs = cls_scores[0].size(0)
         num_classes = self.cls_out_channels
         box_dim = self.bbox_coder.encode_size
