@@ -29,7 +29,7 @@ def parse_args(argv=None):
     from tbmm.benchmark import AMP_MODES, TASKS
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
-    parser.add_argument('--suite', choices=('gpu', 'gpu-compile'), default=None,
+    parser.add_argument('--suite', choices=('gpu', 'gpu-compile', 'compile'), default=None,
                         help='run a list of runs (tbmm/benchmark_suite.py) instead of one config; '
                              'disk runs read --data, results go to --json (required)')
     parser.add_argument('--breakdown', action='store_true',

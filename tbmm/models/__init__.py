@@ -10,7 +10,8 @@
   and boxes are decoded in float32 under autocast (bfloat16 steps are 4-8 px at 1024 px).
 * ``GrayToRGBDetDataPreprocessor``: takes 1-channel images (``LoadXRayImageFromFile(channels=1)``)
   and repeats them to 3 channels on the device, after the (3x smaller) host-to-device copy.
-* ``FastRetinaNet``: ``RetinaNet`` with channels-last weights and inputs, and optional
-  ``torch.compile`` of the backbone, neck and head convolutions.
+* ``FastRetinaNet``: ``RetinaNet`` with channels-last weights and inputs, frozen BatchNorm folded
+  into the convolutions (``layers.fold_frozen_batchnorm``), and optional ``torch.compile`` of the
+  backbone, neck and head convolutions.
 """
-from tbmm.models import data_preprocessors, dense_heads, detectors, losses  # noqa: F401
+from tbmm.models import data_preprocessors, dense_heads, detectors, layers, losses  # noqa: F401

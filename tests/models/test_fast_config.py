@@ -5,6 +5,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from tbmm.benchmark import BenchmarkSettings, prepare_config, synthetic_batch
+from tbmm.models.layers.folded_batchnorm import FoldedBNConv2d
 
 FAST_DIR = 'configs/tb_retinanet/fast/'
 FAST_AMP = FAST_DIR + 'retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
@@ -37,6 +38,9 @@ def test_fast_amp_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
     cfg, model = _build(FAST_AMP, BenchmarkSettings(image_size=128, batch_size=2))
     conv = model.backbone.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
+    # Every conv->BN pair of the R-101 (stem, 33 blocks x 3, 4 shortcuts) folds its frozen BN.
+    assert sum(isinstance(m, FoldedBNConv2d) for m in model.backbone.modules()) == 104
+    bn_before = model.backbone.layer3[0].bn2.weight.detach().clone()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert type(optim_wrapper).__name__ == 'BF16AutocastOptimWrapper'
     before = model.bbox_head.retina_cls.weight.detach().clone()
@@ -45,6 +49,8 @@ def test_fast_amp_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['loss_cls'].dtype == torch.float32
     assert not torch.equal(before, model.bbox_head.retina_cls.weight)
+    # The folded BN's affine parameters still train, as in the main config.
+    assert not torch.equal(bn_before, model.backbone.layer3[0].bn2.weight)
     assert model.bbox_head.retina_cls.weight.dtype == torch.float32
 
 

@@ -12,10 +12,14 @@ custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_impor
 # Batched head: mmdet's anchor assignment for all images at once, without waiting for the GPU
 # (the same targets; per image, it was a third of the step on an H200), and the candidates before
 # NMS chosen for all images at once (the same detections).
+# Folded BN: the backbone's frozen BatchNorms (eval mode, as in the main config) are applied through
+# the weights of the convolution before each, without passes over the activations (the same
+# function, gradients and checkpoint keys).
 # non_blocking: the copy of a pinned batch overlaps the previous step's GPU work.
 model = dict(
     type='FastRetinaNet',
     channels_last=True,
+    fold_frozen_bn=True,
     data_preprocessor=dict(type='GrayToRGBDetDataPreprocessor', non_blocking=True),
     bbox_head=dict(type='BatchedRetinaHead', loss_cls=dict(type='Float32FocalLoss')))
 

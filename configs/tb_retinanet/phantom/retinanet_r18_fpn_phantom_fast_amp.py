@@ -1,6 +1,6 @@
 # The phantom config with the speed levers of fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py, to
 # check on the phantom set that they cost no accuracy (docs/benchmarks.md, "Accuracy of the fast
-# levers"): channels_last, 1-channel decode expanded on the device, float32 head outputs and focal
+# levers"): channels_last, folded frozen BatchNorm, 1-channel decode expanded on the device, float32 head outputs and focal
 # loss under bfloat16 autocast, batched targets and candidate selection, fused AdamW, pinned memory, persistent workers,
 # cuDNN autotuning.
 _base_ = './retinanet_r18_fpn_phantom.py'
@@ -10,6 +10,7 @@ custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_impor
 model = dict(
     type='FastRetinaNet',
     channels_last=True,
+    fold_frozen_bn=True,
     data_preprocessor=dict(type='GrayToRGBDetDataPreprocessor', non_blocking=True),
     bbox_head=dict(type='BatchedRetinaHead', loss_cls=dict(type='Float32FocalLoss')))
 

@@ -1,7 +1,9 @@
-"""RetinaNet with channels-last memory format and optional torch.compile."""
+"""RetinaNet with channels-last memory format, folded frozen BatchNorm and optional torch.compile."""
 import torch
 from mmdet.models.detectors import RetinaNet
 from mmdet.registry import MODELS
+
+from tbmm.models.layers import fold_frozen_batchnorm
 
 
 @MODELS.register_module()
@@ -12,14 +14,21 @@ class FastRetinaNet(RetinaNet):
         channels_last: keep 4-D weights and the input batch in ``torch.channels_last``, the layout
             cuDNN's tensor-core kernels and oneDNN's (AMX) CPU kernels run natively; with NCHW
             they transpose around each convolution.
+        fold_frozen_bn: apply each eval-mode BatchNorm of the backbone (``norm_eval=True``, mmdet's
+            default) through the weight and bias of the convolution before it, recomputed every
+            forward: the same function and gradients without BN's passes over the activations
+            (``tbmm.models.layers.folded_batchnorm``). BNs in training mode run as usual.
         compile: wrap backbone, neck and head forward in ``torch.compile`` (``True`` or a dict of
             ``torch.compile`` arguments). The first iterations compile (minutes); pays on long
             runs with a fixed input size only.
         **kwargs: ``RetinaNet``'s arguments.
     """
 
-    def __init__(self, *args, channels_last=True, compile=False, **kwargs):
+    def __init__(self, *args, channels_last=True, fold_frozen_bn=False, compile=False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        if fold_frozen_bn:
+            fold_frozen_batchnorm(self.backbone)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)

@@ -1,0 +1,3 @@
+from tbmm.models.layers.folded_batchnorm import fold_frozen_batchnorm
+
+__all__ = ['fold_frozen_batchnorm']
