@@ -591,10 +591,17 @@ def _write_profile(step, device, path):
         f.write(f'copies by input shape, sorted by {sort_keys[0]}\n')
         copies = [event for event in prof.key_averages(group_by_input_shape=True)
                   if event.key in ('aten::copy_', 'aten::_to_copy', 'aten::contiguous')]
-        copies.sort(key=lambda event: getattr(event, sort_keys[0]), reverse=True)
+
+        def self_time(event):  # torch >= 2.4 names the CUDA time self_device_time_total
+            if sort_keys[0] == 'self_cuda_time_total':
+                return getattr(event, 'self_device_time_total',
+                               getattr(event, 'self_cuda_time_total', 0))
+            return getattr(event, sort_keys[0])
+
+        copies.sort(key=self_time, reverse=True)
         for event in copies[:20]:
             f.write(f'{event.key:16s} x{event.count:<5d} '
-                    f'{getattr(event, sort_keys[0]) / 1000:9.2f} ms  {event.input_shapes}\n')
+                    f'{self_time(event) / 1000:9.2f} ms  {event.input_shapes}\n')
     with profile(activities=activities) as one_step:
         step()
         _synchronize(device)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/benchmarks.md and docs/anchors.md, in two parts that each fit a 10-minute
-# window on one H100/H200 (estimated from the 2026-11-26 H200 run's timings):
+# window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
-#   bash tools/gpu_checks.sh speed      # ~6 min: the benchmark suite and the step breakdowns
+#   bash tools/gpu_checks.sh speed      # ~9 min: the benchmark suite, the training step's
+#                                       #   breakdown, and the torch.compile rows
 #   bash tools/gpu_checks.sh accuracy   # ~6 min: small vs default anchors at 1024 px, seeds 0
 #                                       #   and 1, the full 12 epochs, side by side
 #
-# Both together fit a 15-minute GPU lease with one machine start. The fast levers' accuracy check
+# Each fits one 15-minute GPU lease with one machine start. The fast levers' accuracy check
 # (256 px) ran on the 2-core CPU in ~35 min (docs/benchmarks.md); FAST_LEVERS=1 adds it here
 # (the runs then share the GPU: longer).
 #
@@ -21,12 +22,19 @@ export PYTHON OUT_DIR
 
 case "${1:-}" in
   speed)
+    # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s, compile rows ~100 s, e2e compile ~90 s.
     bash tools/gpu_benchmark.sh
-    for task in train infer; do
-      "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
-        --breakdown --task "$task" --device cuda --batch-size 16 --iters 10 --warmup 3 \
-        --profile "$OUT_DIR/${task}_step_profile.txt" 2>&1 | tee "$OUT_DIR/${task}_step_breakdown.log"
-    done
+    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
+      --breakdown --task train --device cuda --batch-size 16 --iters 10 --warmup 3 \
+      --profile "$OUT_DIR/train_step_profile.txt" 2>&1 | tee "$OUT_DIR/train_step_breakdown.log"
+    # torch.compile (minutes of compiling in the warm-up): model step, inference, end to end.
+    "$PYTHON" tools/benchmark.py --suite compile --device cuda --iters 15 --warmup 5 \
+      --json "$OUT_DIR/gpu_benchmark.jsonl" 2>&1 | tee "$OUT_DIR/compile.log"
+    data=${DATA_ROOT:-work_dirs/gpu_benchmark_phantom}
+    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp_compile.py \
+      --task train --device cuda --batch-size 16 --num-workers 12 --iters 15 --warmup 10 \
+      --data "$data/annotation/train.json,$data/train_data" --compare-stock --stock-amp fp16 \
+      --json "$OUT_DIR/gpu_benchmark.jsonl" 2>&1 | tee "$OUT_DIR/e2e_compile.log"
     ;;
   accuracy)
     # Six runs side by side went at ~0.21 s/iteration each on the H200 (1,500 iterations a run).
