@@ -130,3 +130,19 @@ def test_breakdown_of_an_inference_step(benchmark_main, capsys):
     assert list(parts) == ['test_step', 'data_preprocessor', 'network', 'postprocess']
     assert all(ms > 0 for ms in parts.values())
     assert 'postprocess:' in capsys.readouterr().out
+
+
+def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
+    # 3 images at batch 2: a per-epoch loader would end (and restart its workers) every 2 batches;
+    # the benchmark's loader goes on, so no timed iteration waits for an epoch restart.
+    from mmengine.dataset import InfiniteSampler
+
+    from tbmm.benchmark import _Workload, prepare_config
+    settings = BenchmarkSettings(task='data', device='cpu', data=disk_data, batch_size=2,
+                                 image_size=64, iters=1, warmup=0, num_workers=0)
+    cfg = prepare_config(FAST_AMP, settings)
+    workload = _Workload(cfg, settings, 'fast')
+    assert isinstance(workload.loader.sampler, InfiniteSampler)
+    images = [workload._next_batch()['inputs'] for _ in range(5)]
+    assert sum(len(batch) for batch in images) == 10
+    assert cfg.train_dataloader.sampler.type == 'DefaultSampler'  # the config is not changed
