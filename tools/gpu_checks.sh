@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The GPU checks of docs/benchmarks.md and docs/anchors.md, in two parts that each fit a 10-minute
+# The GPU checks of docs/benchmarks.md and docs/anchors.md, in three parts that each fit a 10-minute
 # window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
 #   bash tools/gpu_checks.sh speed      # ~9 min: the benchmark suite, the training step's
 #                                       #   breakdown, and the torch.compile rows
 #   bash tools/gpu_checks.sh accuracy   # ~6 min: small vs default anchors at 1024 px, seeds 0
 #                                       #   and 1, the full 12 epochs, side by side
+#   bash tools/gpu_checks.sh precision  # ~8 min: phantom AP50 of float32, bf16 and fp16 training
+#                                       #   (the fast levers), seeds 0-2 (SEEDS=...)
 #
 # Each fits one 15-minute GPU lease with one machine start. The fast levers' accuracy check
 # (256 px) ran on the 2-core CPU in ~35 min (docs/benchmarks.md); FAST_LEVERS=1 adds it here
@@ -52,8 +54,19 @@ case "${1:-}" in
     wait
     cat "$OUT_DIR"/*/AP50-seed*.md
     ;;
+  precision)
+    # bf16 cost ~0.03 mAP50 against float32 on the phantom (CPU, 4 seeds); is fp16 free of it?
+    # Nine 256-px phantom trainings side by side (estimated ~8 min from the six-run timing).
+    export OMP_NUM_THREADS=1 EXTRA="default_hooks.checkpoint.interval=3"
+    PARALLEL=9 WORKERS=1 bash tools/phantom_compare.sh "$OUT_DIR/precision" 256 "${SEEDS:-0 1 2}" \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py \
+      > "$OUT_DIR/precision.log" 2>&1
+    cat "$OUT_DIR"/precision/AP50-seed*.md
+    ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -100,3 +100,17 @@ def test_phantom_fast_amp_differs_from_the_phantom_config_only_in_speed_levers(r
         'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py',
         BenchmarkSettings(task='train', image_size=64, batch_size=2, iters=1, warmup=0))
     assert result.amp == 'bf16' and result.img_per_s > 0
+
+
+def test_phantom_fast_amp_fp16_differs_only_in_precision(repo_root, monkeypatch):
+    # The GPU precision check (tools/gpu_checks.sh precision) trains it next to the bf16 one.
+    from tbmm.apis.runner import load_config
+    monkeypatch.chdir(repo_root)
+    bf16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    fp16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py')
+    assert fp16.optim_wrapper.type == 'AmpOptimWrapper'
+    assert fp16.optim_wrapper.dtype == 'float16' and fp16.optim_wrapper.loss_scale == 'dynamic'
+    assert fp16.optim_wrapper.optimizer == bf16.optim_wrapper.optimizer
+    assert fp16.optim_wrapper.clip_grad == bf16.optim_wrapper.clip_grad
+    for key in ('model', 'train_dataloader', 'param_scheduler', 'train_cfg'):
+        assert fp16[key] == bf16[key]
