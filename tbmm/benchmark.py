@@ -12,11 +12,12 @@ wrapper and, for data on disk, its data loaders, and times iterations after a wa
 * ``data``: the training data loader alone, for comparison with what the training step consumes.
 
 Reported: ms/iter (median for a fixed synthetic batch; mean when a data loader feeds the step,
-after draining the batches its workers queue ahead), img/s (batch size / that), peak memory (CUDA: allocated by tensors;
-CPU: resident set size sampled during the timed phase, and the process's lifetime maximum from
-``getrusage``). :func:`run_comparison` runs the same measurement for stock MMDetection's
-``retinanet_r101_fpn_1x_coco.py`` (with this config's number of classes, input size, data set and
-settings) in the same process and gives the ratio. ``tools/benchmark.py`` is the command line.
+after draining the batches its workers queue ahead), img/s (batch size / that), peak memory
+(CUDA: allocated by tensors; CPU: resident set size sampled during the timed phase, and the
+process's lifetime maximum from ``getrusage``). :func:`run_comparison` runs the same
+measurement for stock MMDetection's ``retinanet_r101_fpn_1x_coco.py`` (with this config's
+number of classes, input size, data set and settings) in the same process and gives the ratio.
+``tools/benchmark.py`` is the command line.
 """
 import contextlib
 import copy
@@ -266,6 +267,14 @@ def _synchronize(device):
         torch.cuda.synchronize(device)
 
 
+def _time_ms(fn, device):
+    """Milliseconds ``fn()`` takes, including the device work it queued."""
+    start = time.perf_counter()
+    fn()
+    _synchronize(device)
+    return (time.perf_counter() - start) * 1000
+
+
 def _autocast(device, amp):
     if amp == 'none':
         return contextlib.nullcontext()
@@ -301,9 +310,9 @@ def _endless(loader_cfg):
     """``loader_cfg`` with mmengine's ``InfiniteSampler``: batches without epoch boundaries.
 
     At the end of an epoch the workers start over and the next batch waits for a whole batch to be
-    decoded (~300 ms on the H200 machine); with a small benchmark set (96 images, 6 batches an epoch)
-    that wait would be every sixth iteration, where a real epoch (ChestX-Det: ~190 batches of 16)
-    has it once. Training's sustained rate is between the restarts.
+    decoded (~300 ms on the H200 machine); with a small benchmark set (96 images, 6 batches an
+    epoch) that wait would be every sixth iteration, where a real epoch (ChestX-Det: ~190 batches
+    of 16) has it once. Training's sustained rate is between the restarts.
     """
     loader_cfg = copy.deepcopy(loader_cfg)
     sampler = loader_cfg.get('sampler') or {}
@@ -376,10 +385,7 @@ class _Workload:
 
     def timed_step(self):
         with _PeakMemory(self.device) as memory:
-            start = time.perf_counter()
-            self.step()
-            _synchronize(self.device)
-            self.times.append((time.perf_counter() - start) * 1000)
+            self.times.append(_time_ms(self.step, self.device))
         self.peak_mb = max(self.peak_mb, memory.peak_mb)
         self.memory_kind = memory.kind
 
@@ -502,7 +508,8 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
     ``predict_by_feat`` on fixed outputs: decoding, score threshold, NMS). When the parts add up to
     far less than the whole step on a GPU, the GPU waits for the host. ``profile_path``: also write
     torch.profiler's tables of three whole steps there (by time, and the copies by tensor shape)
-    and a gzipped Chrome trace of one step to ``profile_path + '.trace.json.gz'``. For single-stage detectors.
+    and a gzipped Chrome trace of one step to ``profile_path + '.trace.json.gz'``. For
+    single-stage detectors.
     """
     settings = copy.copy(settings)
     training = settings.task != 'infer'
@@ -564,33 +571,31 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
         for _ in range(settings.warmup):
             part()
         _synchronize(device)
-        times = []
-        for _ in range(settings.iters):
-            start = time.perf_counter()
-            part()
-            _synchronize(device)
-            times.append((time.perf_counter() - start) * 1000)
-        medians[name] = statistics.median(times)
+        medians[name] = statistics.median(_time_ms(part, device) for _ in range(settings.iters))
     if profile_path:
         _write_profile(next(iter(parts.values())), device, profile_path)
     return medians
 
 
 def _write_profile(step, device, path):
-    """torch.profiler's tables of three steps at ``path``; a gzipped Chrome trace of one beside it."""
+    """torch.profiler's tables of three steps at ``path``, a gzipped Chrome trace of one beside."""
     import gzip
     import shutil
     from torch.profiler import ProfilerActivity, profile
-    activities = [ProfilerActivity.CPU]
-    if device.startswith('cuda'):
-        activities.append(ProfilerActivity.CUDA)
+    cuda = device.startswith('cuda')
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, record_shapes=True) as prof:
         for _ in range(3):
             step()
         _synchronize(device)
-    sort_keys = ['self_cpu_time_total']
-    if device.startswith('cuda'):
-        sort_keys.insert(0, 'self_cuda_time_total')
+    sort_keys = (['self_cuda_time_total'] if cuda else []) + ['self_cpu_time_total']
+
+    def self_time(event):  # torch >= 2.4 calls an event's CUDA time self_device_time_total
+        if cuda:
+            return getattr(event, 'self_device_time_total',
+                           getattr(event, 'self_cuda_time_total', 0))
+        return event.self_cpu_time_total
+
     with open(path, 'w') as f:
         for key in sort_keys:
             f.write(f'three steps, sorted by {key}\n')
@@ -600,13 +605,6 @@ def _write_profile(step, device, path):
         f.write(f'copies by input shape, sorted by {sort_keys[0]}\n')
         copies = [event for event in prof.key_averages(group_by_input_shape=True)
                   if event.key in ('aten::copy_', 'aten::_to_copy', 'aten::contiguous')]
-
-        def self_time(event):  # torch >= 2.4 names the CUDA time self_device_time_total
-            if sort_keys[0] == 'self_cuda_time_total':
-                return getattr(event, 'self_device_time_total',
-                               getattr(event, 'self_cuda_time_total', 0))
-            return getattr(event, sort_keys[0])
-
         copies.sort(key=self_time, reverse=True)
         for event in copies[:20]:
             f.write(f'{event.key:16s} x{event.count:<5d} '

@@ -107,13 +107,13 @@ def _conv_bn_pairs(module):
 
 
 def fold_frozen_batchnorm(model: nn.Module) -> int:
-    """Make every conv→BN pair of ``model`` (mmdet ResNet layout) fold the BN while it is in eval mode.
+    """Make each conv→BN pair of ``model`` (mmdet ResNet layout) fold its BN while in eval mode.
 
     Changes the classes of the pairs' modules in place, nothing else. Returns the number of pairs.
     """
     count = 0
     for parent in list(model.modules()):
-        if not isinstance(parent, nn.Module) or isinstance(parent, (nn.Conv2d, _BatchNorm)):
+        if isinstance(parent, (nn.Conv2d, _BatchNorm)):
             continue
         for conv_name, bn_name in _conv_bn_pairs(parent):
             conv, bn = getattr(parent, conv_name, None), getattr(parent, bn_name, None)
