@@ -168,8 +168,6 @@ def _summary(record):
     return '\n'.join(lines)
 
 
-
-
 def with_overrides(runs, **changes):
     """``runs`` with the same fields changed in each (e.g. a small batch for a CPU check)."""
     return [replace(run, **changes) for run in runs]

@@ -13,7 +13,6 @@ The fold is checked at every forward: a BN in training mode (``norm_eval=False``
 whose halves was replaced since (e.g. by ``convert_sync_batchnorm``), runs unfolded.
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
