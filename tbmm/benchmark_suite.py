@@ -105,6 +105,8 @@ GPU_COMPILE_SUITE: List[SuiteRun] = [
              warmup=10),
     SuiteRun('infer-fast_amp_compile', FAST_AMP_COMPILE, 'infer', None, 'fp16', _BEST_BATCH,
              warmup=10),
+    SuiteRun('e2e-fast_amp_compile', FAST_AMP_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
+             _WORKERS, disk=True, warmup=10),
 ]
 
 SUITES = {'gpu': GPU_SUITE, 'gpu-compile': GPU_SUITE + GPU_COMPILE_SUITE,
