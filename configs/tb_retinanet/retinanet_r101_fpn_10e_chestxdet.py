@@ -9,11 +9,14 @@ _base_ = [
     './_base_/chestxdet_detection.py',
 ]
 
-# FPN on_input P3-P7, the 4-conv heads and the focal loss are mmdet's RetinaNet as is.
+# FPN on_input P3-P7, the 4-conv heads and the focal loss are mmdet's RetinaNet as is, except that
+# a box annotated with several findings (Consolidation + Effusion) trains all of them where mmdet's
+# single-label targets train one and teach the others as absent (tbmm.models.MultiLabelRetinaHead).
 model = dict(
     backbone=dict(
         depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
-    bbox_head=dict(num_classes=9))
+    bbox_head=dict(type='MultiLabelRetinaHead', num_classes=9,
+                   loss_cls=dict(type='MultiLabelFocalLoss')))
 
 max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)

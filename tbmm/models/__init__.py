@@ -1,4 +1,11 @@
-"""Model parts for the fast configs (configs/tb_retinanet/fast), registered in MMDetection's MODELS.
+"""Model parts, registered in MMDetection's MODELS.
+
+For every config:
+
+* ``MultiLabelRetinaHead`` + ``MultiLabelFocalLoss``: a box annotated with several classes trains
+  all of them (mmdet's targets give each anchor one label); single-label data trains as in mmdet.
+
+For the fast configs (configs/tb_retinanet/fast):
 
 * ``Float32FocalLoss``: mmdet's ``FocalLoss`` computed in float32, so it works under bfloat16
   autocast (mmcv's CUDA kernel has no bfloat16 version) and stays accurate under float16.
@@ -14,4 +21,5 @@
   into the convolutions (``layers.fold_frozen_batchnorm``), and optional ``torch.compile`` of the
   backbone, neck and head convolutions.
 """
-from tbmm.models import data_preprocessors, dense_heads, detectors, layers, losses  # noqa: F401
+from tbmm.models import (data_preprocessors, dense_heads, detectors, layers, losses,  # noqa: F401
+                         utils)

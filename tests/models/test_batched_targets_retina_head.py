@@ -1,4 +1,5 @@
-"""BatchedTargetsRetinaHead computes exactly mmdet's RetinaHead targets and losses, batched."""
+"""BatchedTargetsRetinaHead computes exactly the targets and losses of mmdet's RetinaHead (with
+identical boxes merged into one with their label set: MultiLabelRetinaHead), batched."""
 import copy
 
 import pytest
@@ -8,7 +9,8 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from tbmm.models.dense_heads import BatchedTargetsRetinaHead
+from tbmm.models.dense_heads import BatchedTargetsRetinaHead, MultiLabelRetinaHead
+from tbmm.models.utils import decode_label_sets
 
 IMAGE = 256
 STRIDES = [8, 16, 32, 64, 128]
@@ -27,7 +29,7 @@ def head_cfg(train_options=None, **assigner):
 
 def make_heads(train_options=None, **assigner):
     torch.manual_seed(0)
-    reference = RetinaHead(**head_cfg(train_options, **assigner))
+    reference = MultiLabelRetinaHead(**head_cfg(train_options, **assigner))
     batched = BatchedTargetsRetinaHead(**head_cfg(train_options, **assigner))
     batched.load_state_dict(reference.state_dict())
     return reference, batched
@@ -88,10 +90,16 @@ def test_edge_cases_give_mmdets_targets_and_losses():
             torch.testing.assert_close(got_level, want_level, rtol=1e-6, atol=1e-7)
 
 
-def test_identical_boxes_with_two_classes_keep_both_labels_among_positives():
+def test_identical_boxes_with_two_classes_give_their_anchors_both_classes():
     _, batched = make_heads()
     labels = torch.cat(targets(batched, [EDGE_CASES[1]])[0], dim=1)[0]
-    assert {0, 2} <= set(labels.unique().tolist())
+    positives = decode_label_sets(labels[labels != batched.num_classes], batched.num_classes)
+    both = (positives[:, 0] == 1) & (positives[:, 2] == 1)
+    alone = positives[:, 4] == 1  # the third, separate box
+    assert both.sum() > 0 and alone.sum() > 0
+    # every positive anchor is the shared box's (both classes) or the other box's (Mass only)
+    assert torch.equal(both | alone, torch.ones_like(both))
+    assert positives[alone].sum(-1).eq(1).all()
 
 
 @pytest.mark.parametrize('seed', range(12))

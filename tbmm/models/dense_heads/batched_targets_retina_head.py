@@ -7,6 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import cat_boxes, get_box_tensor
 
 from tbmm.models.dense_heads.float32_output_retina_head import Float32OutputRetinaHead
+from tbmm.models.utils.label_sets import merge_identical_boxes
 
 
 @MODELS.register_module()
@@ -20,7 +21,8 @@ class BatchedTargetsRetinaHead(Float32OutputRetinaHead):
     and the same rules run on ``(B, G, A)`` IoUs in a few batched operations: negatives below
     ``neg_iou_thr``, positives from ``pos_iou_thr``, then each box's best anchors (all ties, the
     later box winning, as mmdet's loop does), and ``avg_factor`` stays a tensor. The targets equal
-    mmdet's (``tests/models/test_batched_targets_retina_head.py``).
+    mmdet's (``tests/models/test_batched_targets_retina_head.py``). Identical boxes are merged into
+    one with their label set, as in ``MultiLabelRetinaHead``, by masking instead of removing.
 
     Configurations this does not cover fall back to mmdet's per-image code: another assigner or
     sampler, ``neg_iou_thr`` as a range, ``gt_max_assign_all=False``, ignored boxes with
@@ -43,7 +45,8 @@ class BatchedTargetsRetinaHead(Float32OutputRetinaHead):
                 anchor_inside_flags(image_anchors, image_inside, meta['img_shape'][:2],
                                     self.train_cfg['allowed_border'])
                 for image_anchors, image_inside, meta in zip(anchors, inside, batch_img_metas)])
-        gt_boxes, gt_labels, gt_valid = _pad_ground_truth(batch_gt_instances, anchors)
+        gt_boxes, gt_labels, gt_valid = merge_identical_boxes(
+            *_pad_ground_truth(batch_gt_instances, anchors), self.num_classes)
         assigned = self._assign(anchors, inside, gt_boxes, gt_valid)  # 0: negative, -1: neither
 
         positive = (assigned > 0) & inside

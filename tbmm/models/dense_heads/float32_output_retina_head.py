@@ -1,11 +1,12 @@
 """RetinaHead whose outputs are float32 whatever precision its convolutions ran in."""
-from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
+
+from tbmm.models.dense_heads.multi_label_retina_head import MultiLabelRetinaHead
 
 
 @MODELS.register_module()
-class Float32OutputRetinaHead(RetinaHead):
-    """``RetinaHead`` returning float32 score and box-delta maps.
+class Float32OutputRetinaHead(MultiLabelRetinaHead):
+    """``MultiLabelRetinaHead`` returning float32 score and box-delta maps.
 
     Under autocast the head's convolutions give bfloat16/float16 maps; mmdet's ``predict_by_feat``
     then generates the anchors in that dtype and decodes boxes in it, and bfloat16 has a step of

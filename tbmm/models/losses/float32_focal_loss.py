@@ -1,12 +1,14 @@
 """Sigmoid focal loss that always runs in float32, also under autocast."""
 import torch
-from mmdet.models.losses import FocalLoss
 from mmdet.registry import MODELS
+
+from tbmm.models.losses.multi_label_focal_loss import MultiLabelFocalLoss
 
 
 @MODELS.register_module()
-class Float32FocalLoss(FocalLoss):
-    """mmdet's ``FocalLoss`` with the prediction cast to float32 and autocast off inside.
+class Float32FocalLoss(MultiLabelFocalLoss):
+    """``MultiLabelFocalLoss`` (mmdet's ``FocalLoss`` that also takes label sets) with the
+    prediction cast to float32 and autocast off inside.
 
     On CUDA, ``FocalLoss`` calls mmcv's ``sigmoid_focal_loss`` kernel, which has no bfloat16
     version ("not implemented for 'BFloat16'"); under float16 the ``(1 - p) ** gamma`` of confident
