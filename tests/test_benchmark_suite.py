@@ -4,7 +4,8 @@ import json
 import pytest
 
 from tbmm.benchmark import markdown_table
-from tbmm.benchmark_suite import GPU_SUITE, MAIN, SuiteRun, run_suite, with_overrides
+from tbmm.benchmark_suite import (GPU_COMPILE_SUITE, GPU_SUITE, MAIN, SuiteRun, run_suite,
+                                  with_overrides)
 
 
 def test_suite_records_each_run_and_goes_on_after_a_failure(tmp_path):
@@ -39,6 +40,12 @@ def test_gpu_suite_measures_every_mode_against_stock():
     small = with_overrides(GPU_SUITE, batch_size=1)
     assert {run.batch_size for run in small} == {1}
     assert [run.label for run in small] == labels
+
+
+def test_every_suite_run_names_a_config_that_exists(repo_root):
+    for run in GPU_SUITE + GPU_COMPILE_SUITE:
+        assert (repo_root / run.config).is_file(), run.label
+    assert all(run.config.endswith('_compile.py') for run in GPU_COMPILE_SUITE)
 
 
 def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU checks of docs/benchmarks.md and docs/anchors.md, in three parts that each fit a 10-minute
+# The GPU checks of docs/benchmarks.md and docs/anchors.md, in parts that each fit a 10-minute
 # window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
-#   bash tools/gpu_checks.sh speed      # ~9 min: the benchmark suite, the training step's
-#                                       #   breakdown, and the torch.compile rows
+#   bash tools/gpu_checks.sh speed      # ~6 min: the benchmark suite and the training step's
+#                                       #   breakdown
+#   bash tools/gpu_checks.sh compile    # ~6 min: the torch.compile rows (fp16 first), appended
+#                                       #   to the suite's records
 #   bash tools/gpu_checks.sh accuracy   # ~6 min: small vs default anchors at 1024 px, seeds 0
 #                                       #   and 1, the full 12 epochs, side by side
 #   bash tools/gpu_checks.sh precision  # ~8 min: phantom AP50 of float32, bf16 and fp16 training
@@ -24,14 +26,21 @@ export PYTHON OUT_DIR
 
 case "${1:-}" in
   speed)
-    # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s, compile rows ~100 s, e2e compile ~90 s.
+    # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s.
     bash tools/gpu_benchmark.sh
     "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
       --breakdown --task train --device cuda --batch-size 16 --iters 10 --warmup 3 \
       --profile "$OUT_DIR/train_step_profile.txt" 2>&1 | tee "$OUT_DIR/train_step_breakdown.log"
-    # torch.compile (minutes of compiling in the warm-up): model step, inference, end to end;
-    # appended to the suite's records, and the table rewritten with them.
+    ;;
+  compile)
+    # torch.compile (about a minute of compiling in each run's warm-up; 2026-11-26 on the H200
+    # ~190 s for three bf16 rows): end to end and model step in fp16, then bf16's three rows.
+    # Appended to the suite's records, and the table rewritten with them.
     data=${DATA_ROOT:-work_dirs/gpu_benchmark_phantom}
+    if [ ! -f "$data/annotation/train.json" ]; then
+      "$PYTHON" tools/make_phantom.py "$data" --num-train 96 --num-test 0 --image-size 1024 \
+        > /dev/null || exit 1
+    fi
     "$PYTHON" tools/benchmark.py --suite compile --device cuda --iters 15 --warmup 5 \
       --data "$data/annotation/train.json,$data/train_data" \
       --json "$OUT_DIR/gpu_benchmark.jsonl" --markdown "$OUT_DIR/gpu_benchmark.md" \
@@ -65,7 +74,7 @@ case "${1:-}" in
     cat "$OUT_DIR"/precision/AP50-seed*.md
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -24,9 +24,11 @@ def test_family_configs_load(repo_root):
     from tbmm.apis.runner import load_config
     for name, wrapper in (('fast', 'OptimWrapper'), ('fast_amp', 'BF16AutocastOptimWrapper'),
                           ('fast_amp-fp16', 'AmpOptimWrapper'),
-                          ('fast_amp_compile', 'BF16AutocastOptimWrapper')):
+                          ('fast_amp_compile', 'BF16AutocastOptimWrapper'),
+                          ('fast_amp-fp16_compile', 'AmpOptimWrapper')):
         cfg = load_config(str(repo_root / FAST_DIR / f'retinanet_r101_fpn_10e_chestxdet_{name}.py'))
         assert cfg.optim_wrapper.type == wrapper
+        assert cfg.model.get('compile', False) == name.endswith('_compile')
         assert cfg.model.type == 'FastRetinaNet' and cfg.model.backbone.depth == 101
         assert cfg.model.bbox_head.loss_cls.type == 'Float32FocalLoss'
         assert cfg.train_dataloader.dataset.pipeline[0] == dict(type='LoadXRayImageFromFile',
