@@ -44,7 +44,7 @@ def test_padded_boxes_take_no_part_in_merging():
     boxes = torch.zeros(1, 3, 4)  # padding is all zeros, like the one real box here
     labels = torch.tensor([[1, 0, 0]])
     valid = torch.tensor([[True, False, False]])
-    _, codes, still_valid = merge_identical_boxes(boxes, labels, valid, C)
+    codes, still_valid = merge_identical_boxes(boxes, labels, valid, C)
     assert still_valid.tolist() == [[True, False, False]] and codes[0, 0] == 1
 
 

@@ -45,8 +45,9 @@ class BatchedTargetsRetinaHead(Float32OutputRetinaHead):
                 anchor_inside_flags(image_anchors, image_inside, meta['img_shape'][:2],
                                     self.train_cfg['allowed_border'])
                 for image_anchors, image_inside, meta in zip(anchors, inside, batch_img_metas)])
-        gt_boxes, gt_labels, gt_valid = merge_identical_boxes(
-            *_pad_ground_truth(batch_gt_instances, anchors), self.num_classes)
+        gt_boxes, gt_labels, gt_valid = _pad_ground_truth(batch_gt_instances, anchors)
+        gt_labels, gt_valid = merge_identical_boxes(gt_boxes, gt_labels, gt_valid,
+                                                    self.num_classes)
         assigned = self._assign(anchors, inside, gt_boxes, gt_valid)  # 0: negative, -1: neither
 
         positive = (assigned > 0) & inside

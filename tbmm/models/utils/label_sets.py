@@ -47,7 +47,8 @@ def decode_label_sets(codes, num_classes):
 
 
 def merge_identical_boxes(boxes, labels, valid, num_classes):
-    """Merge the identical boxes of each image: ``(B, G, 4)``, ``(B, G)``, ``(B, G)`` in and out.
+    """Merge the identical boxes of each image: ``(B, G, 4)`` boxes, ``(B, G)`` labels and validity
+    in; ``(B, G)`` label codes and validity out (the boxes stay as they are).
 
     The first of a group of identical valid boxes stays valid and takes the code of the group's
     classes; the others become invalid. Order and positions are kept (mmdet's assigner breaks ties
@@ -60,7 +61,7 @@ def merge_identical_boxes(boxes, labels, valid, num_classes):
     multi_hot = torch.einsum('bij,bjc->bic', same.float(), one_hot.float()) > 0
     earlier = torch.ones(same.shape[-2:], dtype=torch.bool, device=same.device).tril(-1)
     duplicate = (same & earlier).any(-1)
-    return boxes, encode_label_sets(multi_hot), valid & ~duplicate
+    return encode_label_sets(multi_hot), valid & ~duplicate
 
 
 def merge_identical_gt_instances(gt_instances, num_classes):
@@ -70,7 +71,7 @@ def merge_identical_gt_instances(gt_instances, num_classes):
     boxes = get_box_tensor(gt_instances.bboxes).unsqueeze(0)
     labels = gt_instances.labels.unsqueeze(0)
     valid = torch.ones_like(labels, dtype=torch.bool)
-    _, codes, keep = merge_identical_boxes(boxes, labels, valid, num_classes)
+    codes, keep = merge_identical_boxes(boxes, labels, valid, num_classes)
     merged = gt_instances[keep[0]]
     merged.labels = codes[0][keep[0]]
     return merged
