@@ -69,6 +69,8 @@ class EmulatedAmpOptimWrapper(OptimWrapper):
                           for p in group['params'])
             self.loss_scaler = torch.amp.GradScaler(device)
 
+    # The loss scaling follows AmpOptimWrapper's steps; subclassing it is not possible here: its
+    # __init__ asserts a GPU (or NPU/MLU/MUSA), and this wrapper is for machines without one.
     def backward(self, loss, **kwargs):
         if self.loss_scaler is not None:
             loss = self.loss_scaler.scale(loss)
