@@ -55,6 +55,10 @@ _AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 _SYNTHETIC_BOXES_PER_IMAGE = 3
 
 
+class BenchmarkSettingsError(ValueError):
+    """Settings that cannot be measured (a user mistake: the CLI prints one line)."""
+
+
 @dataclass
 class BenchmarkSettings:
     """What to measure; the same settings apply to the config and, when compared, to stock."""
@@ -71,13 +75,13 @@ class BenchmarkSettings:
 
     def __post_init__(self):
         if self.task not in TASKS:
-            raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
+            raise BenchmarkSettingsError(f'task must be one of {TASKS}, got {self.task!r}')
         if self.amp is not None and self.amp not in AMP_MODES:
-            raise ValueError(f'amp must be one of {AMP_MODES}, got {self.amp!r}')
+            raise BenchmarkSettingsError(f'amp must be one of {AMP_MODES}, got {self.amp!r}')
         if self.iters < 1 or self.warmup < 0:
-            raise ValueError(f'need iters >= 1 and warmup >= 0, got {self.iters} / {self.warmup}')
+            raise BenchmarkSettingsError(f'need iters >= 1 and warmup >= 0, got {self.iters} / {self.warmup}')
         if self.task == 'data' and self.data == 'synthetic':
-            raise ValueError('task data times the data loader: give --data ANN.json,IMG_DIR')
+            raise BenchmarkSettingsError('task data times the data loader: give --data ANN.json,IMG_DIR')
         if self.data != 'synthetic':
             self.data_files()  # checks the format and that both exist
 
@@ -85,7 +89,7 @@ class BenchmarkSettings:
         """``(annotation file, image folder)`` of ``data``, absolute."""
         parts = self.data.split(',')
         if len(parts) != 2:
-            raise ValueError(f"data must be 'synthetic' or 'ANN.json,IMG_DIR', got {self.data!r}")
+            raise BenchmarkSettingsError(f"data must be 'synthetic' or 'ANN.json,IMG_DIR', got {self.data!r}")
         ann_file, img_dir = (osp.abspath(p) for p in parts)
         if not osp.isfile(ann_file):
             raise FileNotFoundError(f'annotation file not found: {ann_file}')
@@ -330,7 +334,7 @@ class _Workload:
         torch.manual_seed(settings.seed)
         self.amp = config_amp(cfg)
         if self.amp == 'fp16' and not device.startswith('cuda'):
-            raise ValueError('fp16 autocast is for CUDA; on the CPU use --amp bf16')
+            raise BenchmarkSettingsError('fp16 autocast is for CUDA; on the CPU use --amp bf16')
         self.cudnn_benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
         train_side = settings.task in ('train', 'data')
         loader_cfg = cfg.train_dataloader if train_side else cfg.test_dataloader

@@ -36,6 +36,11 @@ def user_error_types():
     except ImportError:
         pass
     try:
+        from tbmm.benchmark import BenchmarkSettingsError
+        types.append(BenchmarkSettingsError)
+    except ImportError:
+        pass
+    try:
         from tbmm.checkpoint import UnsafeCheckpointError
         types.append(UnsafeCheckpointError)
     except ImportError:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tbmm.benchmark import BenchmarkSettings, synthetic_batch
+from tbmm.benchmark import BenchmarkSettings, BenchmarkSettingsError, synthetic_batch
 
 FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
@@ -85,6 +85,14 @@ def test_settings_refuse_what_cannot_run(tmp_path):
 def test_fp16_on_cpu_is_refused(benchmark_main):
     with pytest.raises(ValueError, match='bf16'):
         benchmark_main([PHANTOM, '--task', 'infer', '--amp', 'fp16'] + TINY)
+
+
+def test_cuda_without_a_cuda_device_is_one_line(benchmark_main, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(BenchmarkSettingsError,
+                       match='--device cuda, but this torch .* sees no CUDA device'):
+        benchmark_main([MAIN, '--device', 'cuda'])
 
 
 def test_synthetic_batch_looks_like_the_data_loader_output():

@@ -27,7 +27,7 @@ def test_suite_records_each_run_and_goes_on_after_a_failure(tmp_path):
     assert 'FAILED' in lines[0] and 'ratio' in lines[1]
     table = markdown_table(str(json_path)).splitlines()
     assert len(table) == 2 + 3
-    assert '| fp16-on-cpu | failed: ValueError' in table[2]
+    assert '| fp16-on-cpu | failed: BenchmarkSettingsError' in table[2]
     assert table[3].startswith('| fp32 | infer | synthetic | none / none | 1 / 1 |')
 
 

@@ -27,9 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse_args(argv=None):
     from tbmm.benchmark import AMP_MODES, TASKS
+    from tbmm.benchmark_suite import SUITES
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
-    parser.add_argument('--suite', choices=('gpu', 'gpu-compile', 'compile'), default=None,
+    parser.add_argument('--suite', choices=sorted(SUITES), default=None,
                         help='run a list of runs (tbmm/benchmark_suite.py) instead of one config; '
                              'disk runs read --data, results go to --json (required)')
     parser.add_argument('--breakdown', action='store_true',
@@ -100,9 +101,13 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from tbmm.benchmark import BenchmarkSettings, format_result, run_benchmark, run_comparison
+    from tbmm.benchmark import (BenchmarkSettings, BenchmarkSettingsError, format_result,
+                                run_benchmark, run_comparison)
     cfg_options = _parse_cfg_options(args.cfg_options)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise BenchmarkSettingsError(f'--device {device}, but this torch ({torch.__version__}) '
+                                     f'sees no CUDA device; use --device cpu')
     settings = BenchmarkSettings(
         task=args.task, device=device, data=args.data, batch_size=args.batch_size, amp=args.amp,
         image_size=args.image_size, iters=args.iters, warmup=args.warmup,
@@ -155,4 +160,6 @@ def _parse_cfg_options(options):
 
 
 if __name__ == '__main__':
-    main()
+    from tbmm.utils import run_cli
+    status = run_cli(main)  # main returns its records; run_cli an exit code for a user mistake
+    sys.exit(status if isinstance(status, int) else 0)
