@@ -4,7 +4,8 @@ import json
 import pytest
 
 from tbmm.benchmark import markdown_table
-from tbmm.benchmark_suite import (GPU_COMPILE_SUITE, GPU_SUITE, MAIN, SuiteRun, run_suite,
+from tbmm.benchmark_suite import (FAST_AMP_FP16_COMPILE, GPU_COMPILE_FP16_SUITE,
+                                  GPU_COMPILE_SUITE, GPU_SUITE, MAIN, SUITES, SuiteRun, run_suite,
                                   with_overrides)
 
 
@@ -48,6 +49,16 @@ def test_every_suite_run_names_a_config_that_exists(repo_root):
     assert all(run.config.endswith('_compile.py') for run in GPU_COMPILE_SUITE)
 
 
+def test_fp16_compile_suite_is_the_end_to_end_decision():
+    # gpu_checks.sh fp16 decides issue #5's end-to-end target on these rows: the compiled fp16
+    # config from PNG files on disk against stock fp16, and its model step.
+    assert SUITES['compile-fp16'] == GPU_COMPILE_FP16_SUITE
+    assert {run.config for run in GPU_COMPILE_FP16_SUITE} == {FAST_AMP_FP16_COMPILE}
+    assert [(run.task, run.disk) for run in GPU_COMPILE_FP16_SUITE] == [('train', True),
+                                                                       ('train', False)]
+    assert all(run.stock_amp == 'fp16' and run.compare_stock for run in GPU_COMPILE_FP16_SUITE)
+
+
 def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
     from tools.benchmark import main
     monkeypatch.chdir(repo_root)
@@ -56,3 +67,6 @@ def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([MAIN, '--suite', 'gpu', '--json', str(tmp_path / 'x.jsonl')])
     assert '--suite needs --json' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['--suite', 'no-such-suite', '--json', str(tmp_path / 'x.jsonl')])
+    assert 'compile-fp16' in capsys.readouterr().err  # the choices come from SUITES
