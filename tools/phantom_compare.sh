@@ -19,7 +19,8 @@
 # OUT_DIR/CONFIG_NAME-seedS with randomness.seed=S; OUT_DIR/AP50-seedS.md and FROC-seedS.md hold
 # the tables. Env: PARALLEL (runs at a time, default 1; on a GPU all of them fit), WORKERS (data
 # workers per run, default 1), NUM_TRAIN / NUM_TEST (500 / 80), EXTRA (more --cfg-options for
-# every run), PYTHON.
+# every run), PYTHON, TIME_LIMIT_S (stop the trainings this many seconds after the start; the
+# tables then hold each run's last validation, and runs not started by then are left out).
 set -uo pipefail
 if [ $# -lt 4 ]; then
   sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -43,14 +44,25 @@ fi
 work_dir() { echo "$OUT_DIR/$(basename "${1%.py}")-seed$2"; }
 
 failures=0
+cut=0
 pids=()
+TIME_LIMIT_S=${TIME_LIMIT_S:-0}
+deadline=$((SECONDS + TIME_LIMIT_S))
+# With a time limit each training runs under `timeout` until the common deadline.
+limited() {
+  if [ "$TIME_LIMIT_S" -gt 0 ]; then timeout -k 10 "$((deadline - SECONDS))" "$@"; else "$@"; fi
+}
 for seed in $SEEDS; do
   for config in "${CONFIGS[@]}"; do
+    if [ "$TIME_LIMIT_S" -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+      echo "time limit: $config seed $seed not started"
+      continue
+    fi
     dir=$(work_dir "$config" "$seed")
     mkdir -p "$dir"
     echo "train $config seed $seed -> $dir"
     # shellcheck disable=SC2086  (EXTRA is a list of options)
-    "$PYTHON" tools/train.py "$config" --work-dir "$dir" --cfg-options randomness.seed="$seed" \
+    limited "$PYTHON" tools/train.py "$config" --work-dir "$dir" --cfg-options randomness.seed="$seed" \
       train_dataloader.num_workers="$WORKERS" val_dataloader.num_workers="$WORKERS" \
       train_dataloader.dataset.data_root="$DATA_ROOT/" val_dataloader.dataset.data_root="$DATA_ROOT/" \
       test_dataloader.dataset.data_root="$DATA_ROOT/" $EXTRA > "$dir/train.out" 2>&1 &
@@ -59,8 +71,16 @@ for seed in $SEEDS; do
   done
 done
 for pid in "${pids[@]}"; do
-  wait "$pid" || failures=$((failures + 1))
+  wait "$pid"
+  case $? in
+    0) ;;
+    124|137) cut=$((cut + 1)) ;;  # stopped at TIME_LIMIT_S
+    *) failures=$((failures + 1)) ;;
+  esac
 done
+if [ "$cut" -gt 0 ]; then
+  echo "$cut run(s) stopped at the time limit ($TIME_LIMIT_S s): the tables hold their last validation"
+fi
 
 for seed in $SEEDS; do
   dirs=()

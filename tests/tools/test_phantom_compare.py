@@ -1,6 +1,7 @@
 """tools/make_phantom.py --demo-mix and tools/phantom_compare.sh (side-by-side phantom training)."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -45,6 +46,24 @@ def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp
         assert 'retinanet_r18_fpn_phantom_fast_amp-seed3 (val epoch 1)' in header
 
 
+def test_time_limit_stops_the_runs_and_keeps_their_last_validation(repo_root, tmp_path):
+    # A schedule far longer than the limit: both runs are stopped, the tables still come.
+    out = tmp_path / 'out'
+    env = dict(os.environ, PYTHON=sys.executable, NUM_TRAIN='4', NUM_TEST='2',
+               DATA_ROOT=str(tmp_path / 'data'), PARALLEL='2', OMP_NUM_THREADS='1',
+               TIME_LIMIT_S='45',
+               EXTRA='train_cfg.max_epochs=10000 train_cfg.val_interval=1 '
+                     'param_scheduler.0.end=1 train_dataloader.batch_size=2')
+    proc = subprocess.run(['bash', 'tools/phantom_compare.sh', str(out), '64', '3', PHANTOM,
+                           PHANTOM_FAST], cwd=repo_root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert '2 run(s) stopped at the time limit (45 s)' in proc.stdout
+    header = (out / 'AP50-seed3.md').read_text().splitlines()[0]
+    epochs = re.findall(r'-seed3 \(val epoch (\d+)\)', header)
+    assert len(epochs) == 2 and all(1 <= int(epoch) < 10000 for epoch in epochs)
+
+
 def test_compare_script_without_arguments_prints_usage(repo_root):
     proc = subprocess.run(['bash', 'tools/phantom_compare.sh'], cwd=repo_root,
                           capture_output=True, text=True)
@@ -56,3 +75,4 @@ def test_gpu_checks_without_a_part_prints_usage(repo_root):
                           text=True)
     assert proc.returncode == 2
     assert 'gpu_checks.sh speed' in proc.stdout and 'gpu_checks.sh accuracy' in proc.stdout
+    assert 'gpu_checks.sh fp16' in proc.stdout
