@@ -10,6 +10,9 @@
 #                                       #   and 1, the full 12 epochs, side by side
 #   bash tools/gpu_checks.sh precision  # ~8 min: phantom AP50 of float32, bf16 and fp16 training
 #                                       #   (the fast levers), seeds 0-2 (SEEDS=...)
+#   bash tools/gpu_checks.sh fp16       # <10 min: what issue #5's end-to-end target is decided
+#                                       #   on: phantom AP50 of float32 vs fp16 (seeds 0-2), then
+#                                       #   the fp16 torch.compile rows (end to end, model step)
 #
 # Each fits one 15-minute GPU lease with one machine start. The fast levers' accuracy check
 # (256 px) ran on the 2-core CPU in ~35 min (docs/benchmarks.md); FAST_LEVERS=1 adds it here
@@ -24,6 +27,17 @@ OUT_DIR=${OUT_DIR:-${OUT:-work_dirs/gpu_checks}}
 mkdir -p "$OUT_DIR"
 export PYTHON OUT_DIR
 
+# The end-to-end rows' data set (as tools/gpu_benchmark.sh's): 96 phantom PNGs at 1024², made once
+# (BENCHMARK_DATA; DATA_ROOT is the phantom comparisons' data set).
+benchmark_data() {
+  local data=${BENCHMARK_DATA:-work_dirs/gpu_benchmark_phantom}
+  if [ ! -f "$data/annotation/train.json" ]; then
+    "$PYTHON" tools/make_phantom.py "$data" --num-train 96 --num-test 0 --image-size 1024 \
+      > /dev/null || return 1
+  fi
+  echo "$data"
+}
+
 case "${1:-}" in
   speed)
     # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s.
@@ -36,11 +50,7 @@ case "${1:-}" in
     # torch.compile (about a minute of compiling in each run's warm-up; 2026-11-26 on the H200
     # ~190 s for three bf16 rows): end to end and model step in fp16, then bf16's three rows.
     # Appended to the suite's records, and the table rewritten with them.
-    data=${DATA_ROOT:-work_dirs/gpu_benchmark_phantom}
-    if [ ! -f "$data/annotation/train.json" ]; then
-      "$PYTHON" tools/make_phantom.py "$data" --num-train 96 --num-test 0 --image-size 1024 \
-        > /dev/null || exit 1
-    fi
+    data=$(benchmark_data) || exit 1
     "$PYTHON" tools/benchmark.py --suite compile --device cuda --iters 15 --warmup 5 \
       --data "$data/annotation/train.json,$data/train_data" \
       --json "$OUT_DIR/gpu_benchmark.jsonl" --markdown "$OUT_DIR/gpu_benchmark.md" \
@@ -73,8 +83,27 @@ case "${1:-}" in
       > "$OUT_DIR/precision.log" 2>&1
     cat "$OUT_DIR"/precision/AP50-seed*.md
     ;;
+  fp16)
+    # The two questions left, in one call: does fp16 training keep the float32 phantom AP50 on a
+    # GPU, and is the compiled fp16 config >= 1.5x stock fp16 end to end? The trainings stop at
+    # PRECISION_LIMIT_S (their last validation is then compared), so the second part has its time.
+    export OMP_NUM_THREADS=2 EXTRA="default_hooks.checkpoint.interval=3"
+    PARALLEL=6 WORKERS=1 TIME_LIMIT_S=${PRECISION_LIMIT_S:-330} \
+      bash tools/phantom_compare.sh "$OUT_DIR/precision_fp16" 256 "${SEEDS:-0 1 2}" \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py \
+      > "$OUT_DIR/precision_fp16.log" 2>&1
+    echo "precision part: exit $?"
+    cat "$OUT_DIR"/precision_fp16/AP50-seed*.md 2>/dev/null
+    unset OMP_NUM_THREADS
+    data=$(benchmark_data) || exit 1
+    "$PYTHON" tools/benchmark.py --suite compile-fp16 --device cuda --iters 15 --warmup 5 \
+      --data "$data/annotation/train.json,$data/train_data" \
+      --json "$OUT_DIR/gpu_benchmark_fp16.jsonl" --markdown "$OUT_DIR/gpu_benchmark_fp16.md" \
+      2>&1 | tee "$OUT_DIR/compile_fp16.log"
+    ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
