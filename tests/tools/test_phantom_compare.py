@@ -28,16 +28,22 @@ def test_demo_mix_writes_the_demos_data_set(repo_root, tmp_path):
     assert records('cli') != records('real_mix')
 
 
-def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp_path):
-    out = tmp_path / 'out'
+def compare_tiny_runs(repo_root, out, max_epochs, **env):
+    """phantom_compare.sh on a 4-image 64-px set: the phantom config and its fast twin, seed 3."""
     env = dict(os.environ, PYTHON=sys.executable, NUM_TRAIN='4', NUM_TEST='2',
-               DATA_ROOT=str(tmp_path / 'data'), PARALLEL='2', OMP_NUM_THREADS='1',
-               EXTRA='train_cfg.max_epochs=1 train_cfg.val_interval=1 param_scheduler.0.end=1 '
-                     'train_dataloader.batch_size=2')
+               DATA_ROOT=str(out / 'data'), PARALLEL='2', OMP_NUM_THREADS='1',
+               EXTRA=f'train_cfg.max_epochs={max_epochs} train_cfg.val_interval=1 '
+                     'param_scheduler.0.end=1 train_dataloader.batch_size=2', **env)
     proc = subprocess.run(['bash', 'tools/phantom_compare.sh', str(out), '64', '3', PHANTOM,
                            PHANTOM_FAST], cwd=repo_root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp_path):
+    out = tmp_path / 'out'
+    compare_tiny_runs(repo_root, out, max_epochs=1)
     for name in ('retinanet_r18_fpn_phantom-seed3', 'retinanet_r18_fpn_phantom_fast_amp-seed3'):
         assert (out / name / 'last_checkpoint').is_file()
     for metric in ('AP50', 'FROC'):
@@ -49,15 +55,7 @@ def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp
 def test_time_limit_stops_the_runs_and_keeps_their_last_validation(repo_root, tmp_path):
     # A schedule far longer than the limit: both runs are stopped, the tables still come.
     out = tmp_path / 'out'
-    env = dict(os.environ, PYTHON=sys.executable, NUM_TRAIN='4', NUM_TEST='2',
-               DATA_ROOT=str(tmp_path / 'data'), PARALLEL='2', OMP_NUM_THREADS='1',
-               TIME_LIMIT_S='45',
-               EXTRA='train_cfg.max_epochs=10000 train_cfg.val_interval=1 '
-                     'param_scheduler.0.end=1 train_dataloader.batch_size=2')
-    proc = subprocess.run(['bash', 'tools/phantom_compare.sh', str(out), '64', '3', PHANTOM,
-                           PHANTOM_FAST], cwd=repo_root, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = compare_tiny_runs(repo_root, out, max_epochs=10000, TIME_LIMIT_S='45')
     assert '2 run(s) stopped at the time limit (45 s)' in proc.stdout
     header = (out / 'AP50-seed3.md').read_text().splitlines()[0]
     epochs = re.findall(r'-seed3 \(val epoch (\d+)\)', header)
