@@ -19,8 +19,9 @@
 # OUT_DIR/CONFIG_NAME-seedS with randomness.seed=S; OUT_DIR/AP50-seedS.md and FROC-seedS.md hold
 # the tables. Env: PARALLEL (runs at a time, default 1; on a GPU all of them fit), WORKERS (data
 # workers per run, default 1), NUM_TRAIN / NUM_TEST (500 / 80), EXTRA (more --cfg-options for
-# every run), PYTHON, TIME_LIMIT_S (stop the trainings this many seconds after the start; the
-# tables then hold each run's last validation, and runs not started by then are left out).
+# every run), PYTHON, TIME_LIMIT_S (stop the trainings this many seconds after the start; runs
+# not started by then are left out). The tables compare the runs of a seed at the last epoch all
+# of them validated at (the schedule's end, unless the time limit stopped them).
 set -uo pipefail
 if [ $# -lt 4 ]; then
   sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -79,14 +80,14 @@ for pid in "${pids[@]}"; do
   esac
 done
 if [ "$cut" -gt 0 ]; then
-  echo "$cut run(s) stopped at the time limit ($TIME_LIMIT_S s): the tables hold their last validation"
+  echo "$cut run(s) stopped at the time limit ($TIME_LIMIT_S s): the tables compare the last epoch all runs of a seed validated at"
 fi
 
 for seed in $SEEDS; do
   dirs=()
   for config in "${CONFIGS[@]}"; do dirs+=("$(work_dir "$config" "$seed")"); done
   for metric in AP50 FROC; do
-    "$PYTHON" tools/compare.py "${dirs[@]}" --metric "$metric" --source val \
+    "$PYTHON" tools/compare.py "${dirs[@]}" --metric "$metric" --val-at common \
       --out "$OUT_DIR/$metric-seed$seed.md" || failures=$((failures + 1))
   done
 done

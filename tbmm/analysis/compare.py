@@ -42,9 +42,13 @@ def _from_test_result(path, metric):
     return per_class, mean
 
 
-def _from_validation(work_dir, metric):
+def _from_validation(work_dir, metric, step=None):
     log = read_training_log(work_dir)
-    entry = log.last_validation(metric)
+    entry = log.last_validation(metric, step)
+    if entry is None and step is not None:
+        unit = 'epoch' if log.by_epoch else 'iteration'
+        raise FileNotFoundError(f'{work_dir}: no validation with {metric} at {unit} {step} '
+                                f'(validated at: {_steps_text(log.validation_steps(metric))})')
     if entry is None:
         raise FileNotFoundError(f'{work_dir}: no validation with {metric} in the scalar logs and '
                                 f'no {TEST_METRICS_FILE}')
@@ -60,7 +64,24 @@ def _from_validation(work_dir, metric):
     return per_class, mean, f'val {step}'
 
 
-def load_run_metrics(work_dir, metric='AP50', source='auto', label=None):
+def _steps_text(steps):
+    return ', '.join(map(str, steps)) or 'none'
+
+
+def common_validation_step(work_dirs, metric='AP50'):
+    """The last step (epoch or iteration) at which every one of ``work_dirs`` validated
+    ``metric``: runs stopped at different points are compared at the same one."""
+    steps = None
+    for work_dir in work_dirs:
+        own = set(read_training_log(os.fspath(work_dir)).validation_steps(metric))
+        steps = own if steps is None else steps & own
+    if not steps:
+        raise FileNotFoundError(f'no validation of {metric} at a step common to all of: '
+                                + ', '.join(map(os.fspath, work_dirs)))
+    return max(steps)
+
+
+def load_run_metrics(work_dir, metric='AP50', source='auto', label=None, step=None):
     """:class:`RunMetrics` of ``work_dir``.
 
     Args:
@@ -69,7 +90,11 @@ def load_run_metrics(work_dir, metric='AP50', source='auto', label=None):
         source: ``'test'`` (``test.metrics.json``), ``'val'`` (last validation) or ``'auto'``
             (test when present, else validation).
         label: column name (default: the work dir's name).
+        step: the validation at this epoch (iteration for iteration-based runs) instead of the
+            last one; implies ``source='val'``.
     """
+    if step is not None:
+        source = 'val'
     if metric not in METRICS:
         raise ValueError(f'unknown metric {metric!r}; choose from {", ".join(METRICS)}')
     work_dir = os.fspath(work_dir)
@@ -84,7 +109,7 @@ def load_run_metrics(work_dir, metric='AP50', source='auto', label=None):
         return RunMetrics(label, 'test', per_class, mean)
     if source not in ('auto', 'val'):
         raise ValueError(f"source must be 'auto', 'test' or 'val', got {source!r}")
-    per_class, mean, where = _from_validation(work_dir, metric)
+    per_class, mean, where = _from_validation(work_dir, metric, step)
     return RunMetrics(label, where, per_class, mean)
 
 

@@ -72,12 +72,20 @@ class TrainingLog:
                     return key
         return None
 
-    def last_validation(self, metric):
-        """The last validation entry logging ``metric`` per class or as a mean, or None."""
+    def last_validation(self, metric, step=None):
+        """The last validation entry logging ``metric`` per class or as a mean (at ``step``, an
+        epoch or iteration, when given), or None."""
         for entry in reversed(self.val):
+            if step is not None and entry.get('step') != step:
+                continue
             if any(_metric_of(key) == metric for key in entry):
                 return entry
         return None
+
+    def validation_steps(self, metric):
+        """The steps (epochs or iterations) with a validation of ``metric``, in order."""
+        return [entry['step'] for entry in self.val
+                if any(_metric_of(key) == metric for key in entry)]
 
 
 def _metric_of(key):

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from tbmm.analysis.compare import format_comparison, load_run_metrics, run_labels
+from tbmm.analysis.compare import (common_validation_step, format_comparison, load_run_metrics,
+                                   run_labels)
 
 
 def write_validation(work_dir, per_epoch):
@@ -80,3 +81,24 @@ def test_run_without_results_is_file_not_found(tmp_path):
 def test_repeated_names_are_told_apart_by_path(tmp_path):
     assert run_labels([tmp_path / 'x' / 'run', tmp_path / 'y' / 'run', tmp_path / 'z']) == [
         str(tmp_path / 'x' / 'run'), str(tmp_path / 'y' / 'run'), 'z']
+
+
+def test_runs_stopped_at_different_epochs_are_compared_at_a_common_one(two_runs):
+    a, b = two_runs  # a validated at epochs 1 and 2, b at epoch 1
+    assert common_validation_step([a, b]) == 1
+    assert common_validation_step([a]) == 2
+    at_1 = load_run_metrics(a, step=1)
+    assert at_1.source == 'val epoch 1' and at_1.per_class == {'Nodule': 0.9, 'Mass': 0.9}
+    with pytest.raises(FileNotFoundError, match=r'no validation with AP50 at epoch 2 '
+                                                r'\(validated at: 1\)'):
+        load_run_metrics(b, step=2)
+
+
+def test_no_common_validation_is_a_clear_error(tmp_path):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    write_validation(a, [{'Nodule': 0.5}])
+    (b / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    (b / '20260101_000000' / 'vis_data' / 'scalars.json').write_text(
+        '{"lr": 0.01, "loss": 1.0, "epoch": 1, "iter": 10, "step": 10}\n')  # stopped before one
+    with pytest.raises(FileNotFoundError, match='no validation of AP50 at a step common'):
+        common_validation_step([a, b])

@@ -57,6 +57,18 @@ def test_compare_marks_the_best_run_and_writes_markdown(tmp_path):
     proc = run_tool('compare', tmp_path / 'a', tmp_path / 'missing')
     assert proc.returncode == 2 and proc.stderr.startswith('error: ')
     assert len(proc.stderr.strip().splitlines()) == 1
+    for val_at in ('common', '1'):
+        proc = run_tool('compare', tmp_path / 'a', tmp_path / 'b', '--val-at', val_at)
+        assert proc.returncode == 0, proc.stderr
+        assert '| AP50 | a (val epoch 1) | b (val epoch 1) |' in proc.stdout
+    proc = run_tool('compare', tmp_path / 'a', tmp_path / 'missing', '--val-at', 'common')
+    assert proc.returncode == 2 and proc.stderr.startswith('error: ')
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_tool('compare', tmp_path / 'a', '--val-at', '7')
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith('no validation with AP50 at epoch 7 (validated at: 1)')
+    proc = run_tool('compare', tmp_path / 'a', '--val-at', 'last')
+    assert proc.returncode == 2 and '--val-at takes an epoch number or "common"' in proc.stderr
 
 
 def test_dataset_stats_writes_tables_json_and_heatmap(tmp_path):
