@@ -85,6 +85,12 @@ GPU_SUITE: List[SuiteRun] = [
              cfg_options={'model.bbox_head.type': 'BatchedRetinaHead'}),
     SuiteRun('infer-fast_amp-fp16', FAST_AMP_FP16, 'infer', None, 'fp16', _BEST_BATCH),
     SuiteRun('train-fast_amp-bf16-batch32', FAST_AMP, 'train', None, 'fp16', 2 * _BEST_BATCH),
+    # Pinned memory + non-blocking copy as a single lever, end to end (stock: pin_memory off).
+    # Persistent workers only act at epoch boundaries, which the loader-fed runs no longer have.
+    SuiteRun('e2e-fast_amp-fp16-no_pin', FAST_AMP_FP16, 'train', None, 'fp16', _BEST_BATCH,
+             _WORKERS, disk=True,
+             cfg_options={'train_dataloader.pin_memory': False,
+                          'model.data_preprocessor.non_blocking': False}),
     # Measured on the H200 on 2026-11-26 (docs/benchmarks.md); last, so a short run skips them.
     SuiteRun('train-main-fp32', MAIN, 'train', 'none', 'none', _LEVER_BATCH),
     SuiteRun('train-main-fp16+channels_last', MAIN, 'train', 'fp16', 'fp16', _LEVER_BATCH,
