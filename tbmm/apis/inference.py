@@ -94,6 +94,9 @@ def inference_pipeline_cfg(cfg, tta=False):
 
 def build_inference_pipeline(cfg, tta=False):
     """:func:`inference_pipeline_cfg` built into a callable ``Compose``."""
+    # The transforms' names (LoadXRayImageFromFile, PackDetInputs) are looked up in the config's
+    # registry scope, which nothing may have set yet when this is called first.
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     return Compose(inference_pipeline_cfg(cfg, tta))
 
 
