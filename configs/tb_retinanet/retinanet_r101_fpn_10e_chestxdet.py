@@ -11,11 +11,13 @@ _base_ = [
 
 # FPN on_input P3-P7, the 4-conv heads and the focal loss are mmdet's RetinaNet as is, except that
 # a box annotated with several findings (Consolidation + Effusion) trains all of them where mmdet's
-# single-label targets train one and teach the others as absent (tbmm.models.MultiLabelRetinaHead).
+# single-label targets train one and teach the others as absent (tbmm.models.MultiLabelRetinaHead),
+# and that the head's score and box maps are float32 also under mixed precision (--amp), so boxes
+# are decoded in float32 (tbmm.models.Float32OutputRetinaHead; a no-op in float32).
 model = dict(
     backbone=dict(
         depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
-    bbox_head=dict(type='MultiLabelRetinaHead', num_classes=9,
+    bbox_head=dict(type='Float32OutputRetinaHead', num_classes=9,
                    loss_cls=dict(type='MultiLabelFocalLoss')))
 
 max_epochs = 10

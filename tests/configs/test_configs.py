@@ -27,8 +27,11 @@ def test_main_config_is_the_source_report_model():
     assert model.neck.add_extra_convs == 'on_input'
     assert model.neck.start_level == 1 and model.neck.num_outs == 5  # P3-P7
     head = model.bbox_head
-    # mmdet's RetinaHead and FocalLoss, with boxes of several classes training all of them
-    assert head.type == 'MultiLabelRetinaHead' and head.num_classes == 9
+    # mmdet's RetinaHead and FocalLoss, with boxes of several classes training all of them, and
+    # float32 score/box maps (a no-op in float32; boxes decoded in float32 under --amp)
+    assert head.type == 'Float32OutputRetinaHead' and head.num_classes == 9
+    from tbmm.models.dense_heads import Float32OutputRetinaHead, MultiLabelRetinaHead
+    assert issubclass(Float32OutputRetinaHead, MultiLabelRetinaHead)
     assert head.stacked_convs == 4
     assert head.loss_cls.type == 'MultiLabelFocalLoss' and head.loss_cls.use_sigmoid
     assert head.loss_cls.gamma == 2.0 and head.loss_cls.alpha == 0.25
@@ -83,7 +86,7 @@ def test_class_list_variants(name, classes):
 def test_phantom_config_inherits_the_main_model():
     cfg = load('phantom/retinanet_r18_fpn_phantom.py')
     head = cfg.model.bbox_head
-    assert cfg.model.type == 'RetinaNet' and head.type == 'MultiLabelRetinaHead'
+    assert cfg.model.type == 'RetinaNet' and head.type == 'Float32OutputRetinaHead'
     assert head.num_classes == 9 and head.stacked_convs == 4
     assert head.loss_cls.gamma == 2.0 and head.loss_cls.alpha == 0.25
     assert cfg.model.neck.add_extra_convs == 'on_input' and cfg.model.neck.num_outs == 5
