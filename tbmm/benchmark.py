@@ -7,8 +7,8 @@ wrapper and, for data on disk, its data loaders, and times iterations after a wa
   forward, losses, backward, optimizer) on a fixed random batch;
 * ``train`` + ``ANN.json,IMG_DIR``: end to end, each iteration's time including waiting for the
   config's data loader (decode from PNG files, resize, flip, collate);
-* ``infer``: ``test_step`` under ``torch.no_grad`` (and autocast with ``amp``), synthetic or from
-  disk;
+* ``infer``: ``test_step`` under ``torch.no_grad`` (and autocast with ``amp``; by default the
+  precision tools/test.py and tools/infer.py run the config in), synthetic or from disk;
 * ``data``: the training data loader alone, for comparison with what the training step consumes.
 
 Reported: ms/iter (median for a fixed synthetic batch; mean when a data loader feeds the step,
@@ -147,7 +147,12 @@ def prepare_config(config, settings: BenchmarkSettings, cfg_options=None):
             dataset = _dataset_cfg(cfg[key])
             dataset.ann_file = ann_file
             dataset.data_prefix = dict(img=img_dir)
-    amp = settings.amp if settings.amp is not None else config_amp(cfg)
+    if settings.amp is not None:
+        amp = settings.amp
+    elif settings.task == 'infer':
+        amp = config_inference_amp(cfg, settings.device)
+    else:
+        amp = config_amp(cfg)
     set_amp(cfg, amp)
     return cfg
 
@@ -178,6 +183,17 @@ def config_amp(cfg):
     if wrapper.get('type') == 'BF16AutocastOptimWrapper':
         return 'bf16'
     return 'none'
+
+
+def config_inference_amp(cfg, device):
+    """'fp16', 'bf16' or 'none': the autocast tools/test.py and tools/infer.py run the config in
+    on ``device`` (its ``test_cfg.fp16``, :mod:`tbmm.apis.precision`)."""
+    from tbmm.apis.precision import config_inference_amp as asks_for_amp
+    from tbmm.apis.precision import inference_autocast_dtype
+    if not asks_for_amp(cfg):
+        return 'none'
+    dtype, _ = inference_autocast_dtype(device)
+    return {torch.float16: 'fp16', torch.bfloat16: 'bf16'}.get(dtype, 'none')
 
 
 def set_amp(cfg, amp):

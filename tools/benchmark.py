@@ -48,7 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda if available)')
     parser.add_argument('--batch-size', type=int, default=None, help="default: the config's")
     parser.add_argument('--amp', choices=AMP_MODES, default=None,
-                        help="autocast (default: as the config trains); fp16 needs CUDA")
+                        help="autocast (default: as the config trains, or for --task infer as "
+                             "tools/test.py and tools/infer.py run it); fp16 needs CUDA")
     parser.add_argument('--iters', type=int, default=10, help='timed iterations (median reported)')
     parser.add_argument('--warmup', type=int, default=3, help='iterations run before timing')
     parser.add_argument('--data', default='synthetic', help="'synthetic' or ANN.json,IMG_DIR")

@@ -2,7 +2,7 @@
 """Detect lesions on new chest X-rays (PNG/JPEG of any bit depth, DICOM) with a trained checkpoint.
 
     python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR [--score-thr 0.3]
-                          [--device cpu|cuda] [--batch-size N] [--tta]
+                          [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]
 
     python tools/infer.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         work_dirs/r101/best_chestxdet_mAP50_epoch_10.pth data/chestxdet/test_data_A \\
@@ -43,6 +43,10 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation: horizontal flip, merged by weighted boxes '
                         'fusion (twice the compute)')
+    parser.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
+                        help='run the model in mixed precision (float16 on CUDA, bfloat16 on CPUs '
+                        'with bfloat16 hardware) or not (--no-amp); default: as the config says '
+                        '(test_cfg.fp16: on in the _fast_amp configs)')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full '
                         'pickle: only for files you trust)')
@@ -81,9 +85,11 @@ def main(argv=None):
     summary = run_inference(args.config, args.checkpoint, args.input, args.out_dir,
                             score_thr=args.score_thr, device=args.device,
                             batch_size=args.batch_size, tta=args.tta, cfg_options=args.cfg_options,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, amp=args.amp)
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
           f'{summary.n_abnormal} with a finding scoring >= {args.score_thr:g}')
+    print(f'precision:   {summary.precision}'
+          + (f' ({summary.precision_notice})' if summary.precision_notice else ''))
     print(f'predictions: {summary.predictions_path}')
     print(f'overlays:    {summary.overlay_dir}/')
     if summary.n_skipped:

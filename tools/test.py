@@ -25,6 +25,10 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation: horizontal flip, merged by weighted boxes '
                         'fusion (the config\'s tta_model/tta_pipeline when it has them)')
+    parser.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
+                        help='test under mixed precision (float16 on CUDA, bfloat16 on CPUs with '
+                        'bfloat16 hardware) or not (--no-amp); default: as the config says '
+                        '(test_cfg.fp16: on in the _fast_amp configs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -46,7 +50,7 @@ def main(argv=None):
     cfg = prepare_test_config(
         args.config, args.checkpoint, work_dir=args.work_dir, cfg_options=args.cfg_options,
         out=args.out, show_dir=args.show_dir, metrics_prefix=args.metrics_prefix, tta=args.tta,
-        launcher=args.launcher)
+        launcher=args.launcher, amp=args.amp)
     metrics, result = run_test(cfg)
     if result is not None:  # only rank 0 writes it
         print(format_table(result))

@@ -32,6 +32,7 @@ from mmengine.structures import InstanceData
 
 import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
 #                              for configs dumped before they imported it themselves)
+from tbmm.apis.precision import config_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import load_config
 from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
 
@@ -144,7 +145,8 @@ def _run_pipeline(pipeline, path):
     return loaded, results
 
 
-def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=False):
+def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=False,
+                     autocast_dtype=None):
     """Yield a :class:`Prediction` per path, ``batch_size`` images per forward pass.
 
     Args:
@@ -153,6 +155,8 @@ def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=Fals
         paths: image files (any iterable; consumed lazily, so only one batch is in memory).
         pipeline: a ``Compose`` of the inference pipeline; default: the model config's.
         keep_images: also return each loaded image (for overlays).
+        autocast_dtype: run the model under autocast to this dtype (``torch.float16`` /
+            ``torch.bfloat16``, see :mod:`tbmm.apis.precision`); None: float32.
 
     A file the pipeline cannot read yields its exception at once; results of readable files come
     when their batch is full (so the order of failures and results can differ from ``paths``).
@@ -160,13 +164,15 @@ def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=Fals
     if batch_size < 1:
         raise ValueError(f'batch_size must be at least 1, got {batch_size}')
     pipeline = pipeline or build_inference_pipeline(model.cfg)
+    device_type = next(model.parameters(), torch.empty(0)).device.type
     batch = []
 
     def flush():
         if not batch:
             return []
         data = pseudo_collate([packed for _, _, packed in batch])
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype,
+                                             enabled=autocast_dtype is not None):
             samples = model.test_step(data)
         out = [Prediction(path, sample, image if keep_images else None, None)
                for (path, image, _), sample in zip(batch, samples)]
@@ -407,10 +413,12 @@ def overlay_names(file_names):
 
 InferenceSummary = namedtuple('InferenceSummary', [
     'n_images', 'n_predicted', 'n_abnormal', 'failures', 'n_skipped', 'predictions_path',
-    'overlay_dir'])
+    'overlay_dir', 'precision', 'precision_notice'])
 InferenceSummary.__doc__ = """What :func:`run_inference` did: images found and predicted, images
 with a finding at or above the score threshold, ``failures`` as ``(file_name, reason)``, files
-skipped for their suffix, and where the outputs are."""
+skipped for their suffix, where the outputs are, the precision the model ran in (``'float32'``,
+``'float16 autocast'``, ``'bfloat16 autocast'``) and why mixed precision was off where it was
+asked for (else None)."""
 
 
 def _failure_reason(error):
@@ -421,7 +429,7 @@ def _failure_reason(error):
 
 
 def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cpu',
-                  batch_size=1, tta=False, cfg_options=None, progress=True):
+                  batch_size=1, tta=False, cfg_options=None, progress=True, amp=None):
     """Predict every image of ``source`` (see :func:`find_images`) and write the results.
 
     Writes ``out_dir/predictions.json`` (annotation format plus ``scores`` per box and an
@@ -429,6 +437,8 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     model returns is kept, so the file can be evaluated with ``tools/evaluate.py``) and
     ``out_dir/overlays/<file_name>.png`` (boxes scoring at least ``score_thr``). Files that cannot
     be read are listed in ``out_dir/unreadable.txt`` and the summary; the others still run.
+    ``amp`` True/False runs the model in mixed precision or float32; None: as the config's
+    ``test_cfg.fp16`` says (:mod:`tbmm.apis.precision`).
 
     Raises:
         FileNotFoundError: ``source`` names no image file.
@@ -445,6 +455,9 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{source}: no PNG, JPEG or DICOM files found{others}')
     model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    wanted = config_inference_amp(model.cfg) if amp is None else amp
+    autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)
+    precision = 'float32' if autocast_dtype is None else f'{str(autocast_dtype)[6:]} autocast'
     classes = tuple(model.dataset_meta['classes'])
     pipeline = build_inference_pipeline(model.cfg, tta=tta)
     if tta:
@@ -456,7 +469,7 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     records, failures, n_abnormal = [], [], 0
     with tqdm(total=len(images), unit='img', desc='infer', disable=not progress) as bar:
         for result in iter_predictions(model, (path for path, _ in images), batch_size, pipeline,
-                                       keep_images=True):
+                                       keep_images=True, autocast_dtype=autocast_dtype):
             file_name = names[result.path]
             bar.update(1)
             if result.error is not None:
@@ -485,4 +498,4 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     predictions_path = osp.join(out_dir, 'predictions.json')
     write_annotations(predictions_path, records)
     return InferenceSummary(len(images), len(records), n_abnormal, failures, n_skipped,
-                            predictions_path, overlay_dir)
+                            predictions_path, overlay_dir, precision, precision_notice)

@@ -5,6 +5,7 @@ these functions only turn command-line choices into config changes, as MMDetecti
 """
 import contextlib
 import json
+import logging
 import os
 import os.path as osp
 
@@ -13,6 +14,21 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 AMP_DTYPES = ('float16', 'bfloat16')
+
+
+def _runner_device():
+    # The device MMEngine's Runner puts the model on (and its loops autocast on).
+    import torch
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def _apply_inference_amp(cfg, amp=None):
+    from mmengine.logging import print_log
+
+    from tbmm.apis.precision import apply_inference_amp
+    notice = apply_inference_amp(cfg, _runner_device(), amp)
+    if notice:
+        print_log(f'validation/testing: {notice}', logger='current', level=logging.WARNING)
 
 
 def load_config(config, cfg_options=None):
@@ -70,11 +86,12 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
         if not osp.isfile(load_from):
             raise FileNotFoundError(f'checkpoint to load not found: {load_from}')
         cfg.load_from = load_from
+    _apply_inference_amp(cfg)
     return cfg
 
 
 def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out=None,
-                        show_dir=None, metrics_prefix=None, tta=False, launcher='none'):
+                        show_dir=None, metrics_prefix=None, tta=False, launcher='none', amp=None):
     """Return the test config: load ``checkpoint``, optionally dump raw results and draw overlays.
 
     Args:
@@ -85,6 +102,9 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
         tta: test with horizontal-flip test-time augmentation merged by weighted boxes fusion
             (the config's ``tta_model``/``tta_pipeline`` when it has them), see
             :func:`tbmm.apis.inference.apply_tta_config`.
+        amp: test under mixed precision (float16 on CUDA, bfloat16 on CPUs with bfloat16
+            hardware) or not; None: as the config's ``test_cfg.fp16`` says
+            (:mod:`tbmm.apis.precision`).
     """
     cfg = load_config(config, cfg_options)
     if not osp.isfile(checkpoint):
@@ -107,6 +127,7 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     if show_dir is not None:
         cfg.default_hooks.visualization.draw = True
         cfg.default_hooks.visualization.test_out_dir = show_dir
+    _apply_inference_amp(cfg, amp)
     return cfg
 
 

@@ -104,3 +104,41 @@ def test_checkpoint_loads_in_test(trained_phantom, tmp_path, repo_root):
     assert osp.isfile(osp.join(tmp_path, 'test.metrics.json'))
     assert result['overall']['ap50'] == pytest.approx(metrics['chestxdet/mAP50'], abs=1e-4)
     assert set(result['per_class']) == set(cfg.test_dataloader.dataset.metainfo.classes)
+
+
+def test_mixed_precision_testing_agrees_with_float32(trained_phantom, tmp_path, repo_root,
+                                                      monkeypatch):
+    """tools/test.py --amp: MMEngine's TestLoop runs the network under bfloat16 autocast on the
+    CPU, and the detections' scores stay those of float32."""
+    from mmdet.models.backbones import ResNet
+
+    from tbmm.datasets.annotations import read_annotations
+    from tbmm.engine.optimizers import bf16_autocast
+    monkeypatch.setattr(bf16_autocast, 'cpu_has_fast_bf16', lambda: True)
+    backbone_dtypes = []
+    forward = ResNet.forward
+
+    def spy(self, x):
+        out = forward(self, x)
+        backbone_dtypes.append(out[-1].dtype)
+        return out
+
+    monkeypatch.setattr(ResNet, 'forward', spy)
+    work_dir, opts = trained_phantom
+    top_scores = {}
+    for amp in (False, True):
+        backbone_dtypes.clear()
+        out_dir = tmp_path / str(amp)
+        cfg = prepare_test_config(str(repo_root / PHANTOM), osp.join(work_dir, 'epoch_2.pth'),
+                                  work_dir=str(out_dir), amp=amp,
+                                  cfg_options={**opts, 'model.test_cfg.score_thr': 0.0})
+        assert cfg.test_cfg.fp16 is amp
+        set_image_scale(cfg, (128, 128))
+        run_test(cfg)
+        assert set(backbone_dtypes) == {torch.bfloat16 if amp else torch.float32}
+        records = read_annotations(out_dir / 'test.predictions.json', require_scores=True)
+        top_scores[amp] = {r['file_name']: max(r['scores'], default=0.0) for r in records}
+    assert top_scores[True].keys() == top_scores[False].keys()
+    assert min(top_scores[False].values()) > 0  # every image has detections to compare
+    for name, score in top_scores[False].items():
+        assert top_scores[True][name] == pytest.approx(score, rel=0.1), name

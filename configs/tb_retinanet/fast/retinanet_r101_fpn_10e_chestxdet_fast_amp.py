@@ -4,3 +4,8 @@
 _base_ = './retinanet_r101_fpn_10e_chestxdet_fast.py'
 
 optim_wrapper = dict(type='BF16AutocastOptimWrapper')
+
+# Validation, tools/test.py and tools/infer.py in mixed precision too (MMEngine's loops: float16 on
+# CUDA, bfloat16 on the CPU; left off on CPUs without bfloat16 hardware, tbmm/apis/precision.py).
+val_cfg = dict(fp16=True)
+test_cfg = dict(fp16=True)

@@ -1,0 +1,58 @@
+"""Mixed-precision inference: which autocast tools/test.py, validation and tools/infer.py use.
+
+A config asks for it with MMEngine's own switch, ``val_cfg = dict(fp16=True)`` /
+``test_cfg = dict(fp16=True)`` (the ``_fast_amp`` configs do): MMEngine's loops then run the model
+under autocast, float16 on CUDA and bfloat16 on the CPU. On a CPU without bfloat16 hardware that
+is slower than float32, so there the switch is turned off, with a notice.
+"""
+from typing import Optional, Tuple
+
+import torch
+
+from tbmm.engine.optimizers import bf16_autocast
+
+#: Why mixed-precision inference was turned off on a CPU.
+NO_FAST_BF16 = ('mixed precision off: this CPU has no bfloat16 hardware (AMX or AVX512-BF16), '
+                'where bfloat16 is slower than float32')
+
+
+def inference_autocast_dtype(device) -> Tuple[Optional[torch.dtype], Optional[str]]:
+    """``(dtype, notice)``: the autocast dtype of mixed-precision inference on ``device``.
+
+    float16 on CUDA (what MMEngine's loops pick), bfloat16 on a CPU that has bfloat16 hardware;
+    ``(None, why)`` where mixed precision would not pay.
+    """
+    device_type = torch.device(device).type
+    if device_type == 'cuda':
+        return torch.float16, None
+    if device_type == 'cpu':
+        if bf16_autocast.cpu_has_fast_bf16():
+            return torch.bfloat16, None
+        return None, NO_FAST_BF16
+    return None, f'mixed precision off: not supported on {device_type!r} here'
+
+
+def config_inference_amp(cfg) -> bool:
+    """Whether ``cfg`` asks for mixed-precision testing (``test_cfg.fp16``)."""
+    return bool((cfg.get('test_cfg') or {}).get('fp16', False))
+
+
+def apply_inference_amp(cfg, device, amp: Optional[bool] = None) -> Optional[str]:
+    """Set the validation and test loops' ``fp16`` switch of ``cfg`` for ``device``.
+
+    ``amp`` True/False forces it on/off for both loops; None keeps each loop's own. A loop that
+    would autocast where it does not pay (see :func:`inference_autocast_dtype`) is switched off;
+    the notice saying so is returned (None when nothing was switched off).
+    """
+    notice = None
+    for key in ('val_cfg', 'test_cfg'):
+        loop = cfg.get(key)
+        if not loop or (amp is None and 'fp16' not in loop):  # none, or nothing to decide
+            continue
+        wanted = loop['fp16'] if amp is None else amp
+        if wanted:
+            dtype, why = inference_autocast_dtype(device)
+            if dtype is None:
+                wanted, notice = False, why
+        loop['fp16'] = bool(wanted)
+    return notice

@@ -1,0 +1,84 @@
+"""Mixed-precision inference: the config's test_cfg.fp16, --amp/--no-amp, and the CPU guard."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from tbmm.apis import precision
+from tbmm.engine.optimizers import bf16_autocast
+
+FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Pretend the CPU has (True) or lacks (False) bfloat16 hardware."""
+    def set_fast(fast):
+        monkeypatch.setattr(bf16_autocast, 'cpu_has_fast_bf16', lambda: fast)
+    return set_fast
+
+
+def loops(val_fp16=None, test_fp16=None):
+    val, test = dict(type='ValLoop'), dict(type='TestLoop')
+    if val_fp16 is not None:
+        val['fp16'] = val_fp16
+    if test_fp16 is not None:
+        test['fp16'] = test_fp16
+    return Config(dict(val_cfg=val, test_cfg=test))
+
+
+def test_dtype_is_float16_on_cuda_and_bfloat16_only_on_cpus_with_the_hardware(cpu_bf16):
+    assert precision.inference_autocast_dtype('cuda:1') == (torch.float16, None)
+    cpu_bf16(True)
+    assert precision.inference_autocast_dtype('cpu') == (torch.bfloat16, None)
+    cpu_bf16(False)
+    dtype, notice = precision.inference_autocast_dtype('cpu')
+    assert dtype is None and 'no bfloat16 hardware' in notice
+
+
+def test_the_configs_switch_is_kept_forced_or_turned_off_where_it_would_be_slower(cpu_bf16):
+    cpu_bf16(True)
+    cfg = loops(val_fp16=True)
+    assert precision.apply_inference_amp(cfg, 'cpu') is None
+    assert cfg.val_cfg.fp16 is True and 'fp16' not in cfg.test_cfg  # nothing asked, nothing set
+    assert not precision.config_inference_amp(cfg)
+    cfg = loops()
+    precision.apply_inference_amp(cfg, 'cpu', amp=True)
+    assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and precision.config_inference_amp(cfg)
+    cfg = loops(True, True)
+    precision.apply_inference_amp(cfg, 'cuda', amp=False)
+    assert cfg.val_cfg.fp16 is False and cfg.test_cfg.fp16 is False
+    cpu_bf16(False)
+    cfg = loops(True, True)
+    assert 'no bfloat16 hardware' in precision.apply_inference_amp(cfg, 'cpu')
+    assert cfg.val_cfg.fp16 is False and cfg.test_cfg.fp16 is False
+    assert precision.apply_inference_amp(loops(True, True), 'cuda') is None
+    no_validation = Config(dict(val_cfg=None, test_cfg=dict(type='TestLoop', fp16=True)))
+    precision.apply_inference_amp(no_validation, 'cuda', amp=True)
+    assert no_validation.val_cfg is None
+
+
+def test_fast_amp_configs_test_in_mixed_precision_and_the_main_config_does_not(repo_root):
+    from tbmm.apis.runner import load_config
+    fast = repo_root / 'configs/tb_retinanet/fast'
+    for name in ('fast_amp', 'fast_amp-fp16', 'fast_amp_compile', 'fast_amp-fp16_compile'):
+        cfg = load_config(str(fast / f'retinanet_r101_fpn_10e_chestxdet_{name}.py'))
+        assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and cfg.test_cfg.type == 'TestLoop'
+    for config in (fast / 'retinanet_r101_fpn_10e_chestxdet_fast.py',
+                   repo_root / 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'):
+        assert not precision.config_inference_amp(load_config(str(config)))
+
+
+def test_test_config_follows_amp_and_the_cpu(repo_root, tmp_path, cpu_bf16):
+    from tbmm.apis import prepare_test_config
+    checkpoint = tmp_path / 'x.pth'
+    checkpoint.write_bytes(b'')
+    config = str(repo_root / FAST_AMP)
+    cpu_bf16(True)
+    on_cpu = not torch.cuda.is_available()
+    assert prepare_test_config(config, str(checkpoint), work_dir=str(tmp_path)).test_cfg.fp16
+    cfg = prepare_test_config(config, str(checkpoint), work_dir=str(tmp_path), amp=False)
+    assert cfg.test_cfg.fp16 is False
+    if on_cpu:
+        cpu_bf16(False)
+        cfg = prepare_test_config(config, str(checkpoint), work_dir=str(tmp_path))
+        assert cfg.test_cfg.fp16 is False and cfg.val_cfg.fp16 is False
