@@ -101,6 +101,26 @@ case "${1:-}" in
       --data "$data/annotation/train.json,$data/train_data" \
       --json "$OUT_DIR/gpu_benchmark_fp16.jsonl" --markdown "$OUT_DIR/gpu_benchmark_fp16.md" \
       2>&1 | tee "$OUT_DIR/compile_fp16.log"
+    # Last and short: tools/infer.py with the fp16 fast config on CUDA (its mixed-precision
+    # inference, test_cfg.fp16, has not run on a GPU before), random R-101 weights, 10 PNGs.
+    timeout -k 5 60 "$PYTHON" - "$OUT_DIR/r101_random.pth" <<'PY' && \
+      timeout -k 5 60 "$PYTHON" tools/infer.py \
+        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py \
+        "$OUT_DIR/r101_random.pth" "$data/train_data/0000*.png" --out-dir "$OUT_DIR/infer_fp16" \
+        --device cuda --batch-size 8 --no-progress 2>&1 | tail -4 | tee "$OUT_DIR/infer_fp16.log"
+import sys, torch, tbmm.plugin  # noqa
+from mmdet.registry import MODELS
+from mmengine.registry import init_default_scope
+from tbmm.apis.runner import load_config
+cfg = load_config('configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py')
+cfg.model.backbone.init_cfg = None
+init_default_scope('mmdet')
+model = MODELS.build(cfg.model)
+model.init_weights()
+classes = tuple(cfg.train_dataloader.dataset.metainfo.classes)
+torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}},
+           sys.argv[1])
+PY
     ;;
   *)
     sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
