@@ -36,6 +36,11 @@ def user_error_types():
     except ImportError:
         pass
     try:
+        from tbmm.apis.runner import RunConfigError
+        types.append(RunConfigError)
+    except ImportError:
+        pass
+    try:
         from tbmm.benchmark import BenchmarkSettingsError
         types.append(BenchmarkSettingsError)
     except ImportError:

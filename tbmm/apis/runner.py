@@ -14,6 +14,11 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 AMP_DTYPES = ('float16', 'bfloat16')
+_AMP_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper')
+
+
+class RunConfigError(ValueError):
+    """A config or command-line choice that cannot run here (the tools print it as one line)."""
 
 
 def _runner_device():
@@ -66,13 +71,14 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
     _set_work_dir(cfg, config, work_dir)
     if amp:
         if amp_dtype not in AMP_DTYPES:
-            raise ValueError(f'amp dtype must be one of {AMP_DTYPES}, got {amp_dtype!r}')
+            raise RunConfigError(f'amp dtype must be one of {AMP_DTYPES}, got {amp_dtype!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
         cfg.optim_wrapper.dtype = amp_dtype
     if auto_scale_lr is not None:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise ValueError(f'{config}: auto_scale_lr.base_batch_size is not set, cannot scale the LR')
+            raise RunConfigError(
+                f'{config}: auto_scale_lr.base_batch_size is not set, cannot scale the LR')
         cfg.auto_scale_lr.enable = bool(auto_scale_lr)
     if resume == 'auto':
         cfg.resume = True
@@ -86,8 +92,39 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
         if not osp.isfile(load_from):
             raise FileNotFoundError(f'checkpoint to load not found: {load_from}')
         cfg.load_from = load_from
+    _check_training_precision(cfg, config)
     _apply_inference_amp(cfg)
     return cfg
+
+
+def _check_training_precision(cfg, config):
+    """Mixed-precision training that can run on this machine, or a one-line error.
+
+    MMEngine's ``AmpOptimWrapper`` asserts a GPU. On the CPU, bfloat16 needs no loss scale and
+    trains with ``BF16AutocastOptimWrapper`` instead; float16 has no CPU kernels worth the name
+    (a float16 convolution is ~90x slower than float32 here), so it is refused.
+    """
+    from mmengine.logging import print_log
+    if _runner_device() != 'cpu':
+        return
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') in _AMP_WRAPPERS:
+        if str(wrapper.get('dtype')) not in ('bfloat16', 'torch.bfloat16'):
+            raise RunConfigError(
+                f'{config}: float16 mixed precision (AmpOptimWrapper) trains on CUDA only; on '
+                f'the CPU use --amp --amp-dtype bfloat16 (fast on CPUs with AMX or AVX512-BF16) '
+                f'or no --amp')
+        for key in ('dtype', 'loss_scale'):
+            wrapper.pop(key, None)
+        wrapper.type = 'BF16AutocastOptimWrapper'
+        print_log('training: AmpOptimWrapper needs a GPU; bfloat16 autocast on the CPU with '
+                  'BF16AutocastOptimWrapper (no loss scale needed)', logger='current')
+    if wrapper.get('type') == 'BF16AutocastOptimWrapper':
+        from tbmm.engine.optimizers import bf16_autocast
+        if not bf16_autocast.cpu_has_fast_bf16():
+            print_log('training: this CPU has no bfloat16 hardware (AMX or AVX512-BF16), so '
+                      'bfloat16 autocast is slower than float32 here', logger='current',
+                      level=logging.WARNING)
 
 
 def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out=None,
@@ -121,7 +158,7 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
             evaluator.outfile_prefix = metrics_prefix or osp.join(cfg.work_dir, 'test')
     if out is not None:
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got {out}')
+            raise RunConfigError(f'--out must be a .pkl file, got {out}')
         evaluators = list(evaluators) + [dict(type='DumpDetResults', out_file_path=out)]
     cfg.test_evaluator = evaluators
     if show_dir is not None:

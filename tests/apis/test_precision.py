@@ -82,3 +82,42 @@ def test_test_config_follows_amp_and_the_cpu(repo_root, tmp_path, cpu_bf16):
         cpu_bf16(False)
         cfg = prepare_test_config(config, str(checkpoint), work_dir=str(tmp_path))
         assert cfg.test_cfg.fp16 is False and cfg.val_cfg.fp16 is False
+
+
+PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
+FAST_AMP_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'
+
+
+@pytest.fixture
+def runner_device(monkeypatch):
+    from tbmm.apis import runner
+    return lambda device: monkeypatch.setattr(runner, '_runner_device', lambda: device)
+
+
+def test_training_amp_on_the_cpu_is_bfloat16_or_a_clear_error(repo_root, tmp_path, runner_device):
+    from tbmm.apis import prepare_train_config
+    from tbmm.apis.runner import RunConfigError
+    runner_device('cpu')
+    cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), amp=True,
+                               amp_dtype='bfloat16')
+    # MMEngine's AmpOptimWrapper asserts a GPU: the same autocast without loss scale instead
+    assert cfg.optim_wrapper.type == 'BF16AutocastOptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper and 'dtype' not in cfg.optim_wrapper
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'  # the config's optimizer stays
+    with pytest.raises(RunConfigError, match='float16 mixed precision .* trains on CUDA only'):
+        prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), amp=True)
+    with pytest.raises(RunConfigError, match='fast_amp-fp16.py: float16'):
+        prepare_train_config(str(repo_root / FAST_AMP_FP16), work_dir=str(tmp_path))
+    runner_device('cuda')
+    cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), amp=True)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'float16'
+
+
+def test_train_cli_refuses_float16_on_the_cpu_in_one_line(repo_root, tmp_path, runner_device,
+                                                          capsys):
+    from tbmm.utils import run_cli
+    from tools.train import main
+    runner_device('cpu')
+    status = run_cli(main, [str(repo_root / PHANTOM), '--amp', '--work-dir', str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith('error: ') and 'CUDA only' in err[-1]
