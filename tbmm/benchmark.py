@@ -46,6 +46,7 @@ from mmengine.structures import InstanceData
 
 import tbmm.models  # noqa: F401  (the fast configs' parts, also while the plugin lacks them)
 import tbmm.plugin  # noqa: F401  (data set, loader and optimizer wrapper of the configs)
+from tbmm.apis.precision import inference_amp, training_amp
 from tbmm.apis.runner import load_config
 
 AMP_MODES = ('none', 'fp16', 'bf16')
@@ -150,9 +151,9 @@ def prepare_config(config, settings: BenchmarkSettings, cfg_options=None):
     if settings.amp is not None:
         amp = settings.amp
     elif settings.task == 'infer':
-        amp = config_inference_amp(cfg, settings.device)
+        amp = inference_amp(cfg, settings.device)
     else:
-        amp = config_amp(cfg)
+        amp = training_amp(cfg)
     set_amp(cfg, amp)
     return cfg
 
@@ -173,27 +174,6 @@ def stock_config(reference_cfg, settings: BenchmarkSettings):
         dataset.pipeline = stock_pipeline
         cfg[key].dataset = dataset
     return prepare_config(cfg, settings)
-
-
-def config_amp(cfg):
-    """'fp16', 'bf16' or 'none': the autocast the config's optimizer wrapper trains with."""
-    wrapper = cfg.optim_wrapper
-    if wrapper.get('type') in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
-        return 'bf16' if str(wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16') else 'fp16'
-    if wrapper.get('type') == 'BF16AutocastOptimWrapper':
-        return 'bf16'
-    return 'none'
-
-
-def config_inference_amp(cfg, device):
-    """'fp16', 'bf16' or 'none': the autocast tools/test.py and tools/infer.py run the config in
-    on ``device`` (its ``test_cfg.fp16``, :mod:`tbmm.apis.precision`)."""
-    from tbmm.apis.precision import config_inference_amp as asks_for_amp
-    from tbmm.apis.precision import inference_autocast_dtype
-    if not asks_for_amp(cfg):
-        return 'none'
-    dtype, _ = inference_autocast_dtype(device)
-    return {torch.float16: 'fp16', torch.bfloat16: 'bf16'}.get(dtype, 'none')
 
 
 def set_amp(cfg, amp):
@@ -348,7 +328,7 @@ class _Workload:
         self.device = device = settings.device
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         torch.manual_seed(settings.seed)
-        self.amp = config_amp(cfg)
+        self.amp = training_amp(cfg)  # prepare_config put the measured autocast there (infer too)
         if self.amp == 'fp16' and not device.startswith('cuda'):
             raise BenchmarkSettingsError('fp16 autocast is for CUDA; on the CPU use --amp bf16')
         self.cudnn_benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
@@ -484,7 +464,7 @@ def run_comparison(config, settings: BenchmarkSettings, cfg_options=None, stock_
     cfg = prepare_config(config, settings, cfg_options)
     name = osp.basename(config) if isinstance(config, str) else 'config'
     stock_settings = copy.copy(settings)
-    stock_settings.amp = stock_amp if stock_amp is not None else config_amp(cfg)
+    stock_settings.amp = stock_amp if stock_amp is not None else training_amp(cfg)
     if interleave is None:
         interleave = not settings.device.startswith('cuda')
     if not interleave:
@@ -550,7 +530,7 @@ def step_breakdown(config, settings: BenchmarkSettings, cfg_options=None, profil
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
         autocast = lambda: optim_wrapper.optim_context(model)  # noqa: E731
     else:
-        autocast = lambda: _autocast(device, config_amp(cfg))  # noqa: E731
+        autocast = lambda: _autocast(device, training_amp(cfg))  # noqa: E731
     with torch.no_grad(), autocast():
         head_outputs = model.bbox_head(model.extract_feat(inputs))
 

@@ -32,7 +32,7 @@ from mmengine.structures import InstanceData
 
 import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
 #                              for configs dumped before they imported it themselves)
-from tbmm.apis.precision import config_inference_amp, inference_autocast_dtype
+from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import load_config
 from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
 
@@ -455,7 +455,7 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{source}: no PNG, JPEG or DICOM files found{others}')
     model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
-    wanted = config_inference_amp(model.cfg) if amp is None else amp
+    wanted = asks_for_inference_amp(model.cfg) if amp is None else amp
     autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)
     precision = 'float32' if autocast_dtype is None else f'{str(autocast_dtype)[6:]} autocast'
     classes = tuple(model.dataset_meta['classes'])

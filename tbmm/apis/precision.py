@@ -1,6 +1,7 @@
-"""Mixed-precision inference: which autocast tools/test.py, validation and tools/infer.py use.
+"""The precision a config trains and infers in, and mixed-precision inference in the tools.
 
-A config asks for it with MMEngine's own switch, ``val_cfg = dict(fp16=True)`` /
+Training: the optimizer wrapper's autocast (:func:`training_amp`). Inference (tools/test.py,
+validation, tools/infer.py): a config asks for mixed precision with MMEngine's own switch, ``val_cfg = dict(fp16=True)`` /
 ``test_cfg = dict(fp16=True)`` (the ``_fast_amp`` configs do): MMEngine's loops then run the model
 under autocast, float16 on CUDA and bfloat16 on the CPU. On a CPU without bfloat16 hardware that
 is slower than float32, so there the switch is turned off, with a notice.
@@ -10,6 +11,9 @@ from typing import Optional, Tuple
 import torch
 
 from tbmm.engine.optimizers import bf16_autocast
+
+#: MMEngine's mixed-precision optimizer wrapper, by the names a config may give it.
+AMP_OPTIM_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper')
 
 #: Why mixed-precision inference was turned off on a CPU.
 NO_FAST_BF16 = ('mixed precision off: this CPU has no bfloat16 hardware (AMX or AVX512-BF16), '
@@ -32,9 +36,28 @@ def inference_autocast_dtype(device) -> Tuple[Optional[torch.dtype], Optional[st
     return None, f'mixed precision off: not supported on {device_type!r} here'
 
 
-def config_inference_amp(cfg) -> bool:
+def training_amp(cfg) -> str:
+    """``'fp16'``, ``'bf16'`` or ``'none'``: the autocast ``cfg``'s optimizer wrapper trains with."""
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') in AMP_OPTIM_WRAPPERS:
+        return 'bf16' if str(wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16') else 'fp16'
+    if wrapper.get('type') == 'BF16AutocastOptimWrapper':
+        return 'bf16'
+    return 'none'
+
+
+def asks_for_inference_amp(cfg) -> bool:
     """Whether ``cfg`` asks for mixed-precision testing (``test_cfg.fp16``)."""
     return bool((cfg.get('test_cfg') or {}).get('fp16', False))
+
+
+def inference_amp(cfg, device) -> str:
+    """``'fp16'``, ``'bf16'`` or ``'none'``: the autocast tools/test.py and tools/infer.py run
+    ``cfg`` in on ``device``."""
+    if not asks_for_inference_amp(cfg):
+        return 'none'
+    dtype, _ = inference_autocast_dtype(device)
+    return {torch.float16: 'fp16', torch.bfloat16: 'bf16'}.get(dtype, 'none')
 
 
 def apply_inference_amp(cfg, device, amp: Optional[bool] = None) -> Optional[str]:

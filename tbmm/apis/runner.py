@@ -14,7 +14,6 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 AMP_DTYPES = ('float16', 'bfloat16')
-_AMP_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper')
 
 
 class RunConfigError(ValueError):
@@ -105,11 +104,13 @@ def _check_training_precision(cfg, config):
     (a float16 convolution is ~90x slower than float32 here), so it is refused.
     """
     from mmengine.logging import print_log
+
+    from tbmm.apis.precision import AMP_OPTIM_WRAPPERS, training_amp
     if _runner_device() != 'cpu':
         return
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type') in _AMP_WRAPPERS:
-        if str(wrapper.get('dtype')) not in ('bfloat16', 'torch.bfloat16'):
+    if wrapper.get('type') in AMP_OPTIM_WRAPPERS:
+        if training_amp(cfg) == 'fp16':
             raise RunConfigError(
                 f'{config}: float16 mixed precision (AmpOptimWrapper) trains on CUDA only; on '
                 f'the CPU use --amp --amp-dtype bfloat16 (fast on CPUs with AMX or AVX512-BF16) '

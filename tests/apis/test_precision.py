@@ -26,6 +26,22 @@ def loops(val_fp16=None, test_fp16=None):
     return Config(dict(val_cfg=val, test_cfg=test))
 
 
+def test_training_and_inference_amp_of_the_configs(repo_root, cpu_bf16):
+    from tbmm.apis.runner import load_config
+    fast = repo_root / 'configs/tb_retinanet/fast'
+    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_amp.py'))
+    cpu_bf16(True)
+    assert precision.training_amp(cfg) == 'bf16'
+    assert precision.inference_amp(cfg, 'cuda') == 'fp16'
+    assert precision.inference_amp(cfg, 'cpu') == 'bf16'
+    cpu_bf16(False)
+    assert precision.inference_amp(cfg, 'cpu') == 'none'
+    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'))
+    assert precision.training_amp(cfg) == 'fp16' and precision.inference_amp(cfg, 'cuda') == 'fp16'
+    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast.py'))
+    assert precision.training_amp(cfg) == 'none' and precision.inference_amp(cfg, 'cuda') == 'none'
+
+
 def test_dtype_is_float16_on_cuda_and_bfloat16_only_on_cpus_with_the_hardware(cpu_bf16):
     assert precision.inference_autocast_dtype('cuda:1') == (torch.float16, None)
     cpu_bf16(True)
@@ -40,10 +56,10 @@ def test_the_configs_switch_is_kept_forced_or_turned_off_where_it_would_be_slowe
     cfg = loops(val_fp16=True)
     assert precision.apply_inference_amp(cfg, 'cpu') is None
     assert cfg.val_cfg.fp16 is True and 'fp16' not in cfg.test_cfg  # nothing asked, nothing set
-    assert not precision.config_inference_amp(cfg)
+    assert not precision.asks_for_inference_amp(cfg)
     cfg = loops()
     precision.apply_inference_amp(cfg, 'cpu', amp=True)
-    assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and precision.config_inference_amp(cfg)
+    assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and precision.asks_for_inference_amp(cfg)
     cfg = loops(True, True)
     precision.apply_inference_amp(cfg, 'cuda', amp=False)
     assert cfg.val_cfg.fp16 is False and cfg.test_cfg.fp16 is False
@@ -65,7 +81,7 @@ def test_fast_amp_configs_test_in_mixed_precision_and_the_main_config_does_not(r
         assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and cfg.test_cfg.type == 'TestLoop'
     for config in (fast / 'retinanet_r101_fpn_10e_chestxdet_fast.py',
                    repo_root / 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'):
-        assert not precision.config_inference_amp(load_config(str(config)))
+        assert not precision.asks_for_inference_amp(load_config(str(config)))
 
 
 def test_test_config_follows_amp_and_the_cpu(repo_root, tmp_path, cpu_bf16):
