@@ -55,8 +55,8 @@ def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp
 def test_time_limit_stops_the_runs_and_keeps_their_last_validation(repo_root, tmp_path):
     # A schedule far longer than the limit: both runs are stopped, the tables still come.
     out = tmp_path / 'out'
-    proc = compare_tiny_runs(repo_root, out, max_epochs=10000, TIME_LIMIT_S='30')
-    assert '2 run(s) stopped at the time limit (30 s)' in proc.stdout
+    proc = compare_tiny_runs(repo_root, out, max_epochs=10000, TIME_LIMIT_S='45')
+    assert '2 run(s) stopped at the time limit (45 s)' in proc.stdout
     header = (out / 'AP50-seed3.md').read_text().splitlines()[0]
     epochs = re.findall(r'-seed3 \(val epoch (\d+)\)', header)
     # stopped wherever each was, compared at the same epoch
