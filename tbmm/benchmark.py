@@ -48,6 +48,7 @@ import tbmm.models  # noqa: F401  (the fast configs' parts, also while the plugi
 import tbmm.plugin  # noqa: F401  (data set, loader and optimizer wrapper of the configs)
 from tbmm.apis.precision import inference_amp, training_amp
 from tbmm.apis.runner import load_config
+from tbmm.utils import UserInputError
 
 AMP_MODES = ('none', 'fp16', 'bf16')
 TASKS = ('train', 'infer', 'data')
@@ -56,7 +57,7 @@ _AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 _SYNTHETIC_BOXES_PER_IMAGE = 3
 
 
-class BenchmarkSettingsError(ValueError):
+class BenchmarkSettingsError(UserInputError):
     """Settings that cannot be measured (a user mistake: the CLI prints one line)."""
 
 
@@ -80,9 +81,11 @@ class BenchmarkSettings:
         if self.amp is not None and self.amp not in AMP_MODES:
             raise BenchmarkSettingsError(f'amp must be one of {AMP_MODES}, got {self.amp!r}')
         if self.iters < 1 or self.warmup < 0:
-            raise BenchmarkSettingsError(f'need iters >= 1 and warmup >= 0, got {self.iters} / {self.warmup}')
+            raise BenchmarkSettingsError(
+                f'need iters >= 1 and warmup >= 0, got {self.iters} / {self.warmup}')
         if self.task == 'data' and self.data == 'synthetic':
-            raise BenchmarkSettingsError('task data times the data loader: give --data ANN.json,IMG_DIR')
+            raise BenchmarkSettingsError(
+                'task data times the data loader: give --data ANN.json,IMG_DIR')
         if self.data != 'synthetic':
             self.data_files()  # checks the format and that both exist
 
@@ -90,7 +93,8 @@ class BenchmarkSettings:
         """``(annotation file, image folder)`` of ``data``, absolute."""
         parts = self.data.split(',')
         if len(parts) != 2:
-            raise BenchmarkSettingsError(f"data must be 'synthetic' or 'ANN.json,IMG_DIR', got {self.data!r}")
+            raise BenchmarkSettingsError(
+                f"data must be 'synthetic' or 'ANN.json,IMG_DIR', got {self.data!r}")
         ann_file, img_dir = (osp.abspath(p) for p in parts)
         if not osp.isfile(ann_file):
             raise FileNotFoundError(f'annotation file not found: {ann_file}')

@@ -16,10 +16,17 @@ def ensure_parent_dir(path):
     return path
 
 
+class UserInputError(ValueError):
+    """Base of errors that mean a setting cannot run as asked (``run_cli`` prints one line).
+
+    Defined here, light, so ``run_cli`` recognises its subclasses without importing their modules.
+    """
+
+
 def user_error_types():
     """Exception types that mean the user's input or config is wrong (not a bug in tbmm)."""
     from tbmm.datasets.annotations import AnnotationError
-    types = [AnnotationError, FileNotFoundError, NotADirectoryError]
+    types = [UserInputError, AnnotationError, FileNotFoundError, NotADirectoryError]
     try:
         from tbmm.datasets.chestxdet import DatasetBuildError
         types.append(DatasetBuildError)
@@ -33,16 +40,6 @@ def user_error_types():
     try:
         from tbmm.engine.hooks import NonFiniteLossError
         types.append(NonFiniteLossError)
-    except ImportError:
-        pass
-    try:
-        from tbmm.apis.runner import RunConfigError
-        types.append(RunConfigError)
-    except ImportError:
-        pass
-    try:
-        from tbmm.benchmark import BenchmarkSettingsError
-        types.append(BenchmarkSettingsError)
     except ImportError:
         pass
     try:

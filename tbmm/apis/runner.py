@@ -13,10 +13,12 @@ from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exp
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
+from tbmm.utils import UserInputError
+
 AMP_DTYPES = ('float16', 'bfloat16')
 
 
-class RunConfigError(ValueError):
+class RunConfigError(UserInputError):
     """A config or command-line choice that cannot run here (the tools print it as one line)."""
 
 
