@@ -457,7 +457,8 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
     wanted = asks_for_inference_amp(model.cfg) if amp is None else amp
     autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)
-    precision = 'float32' if autocast_dtype is None else f'{str(autocast_dtype)[6:]} autocast'
+    precision = ('float32' if autocast_dtype is None
+                 else f"{str(autocast_dtype).removeprefix('torch.')} autocast")
     classes = tuple(model.dataset_meta['classes'])
     pipeline = build_inference_pipeline(model.cfg, tta=tta)
     if tta:

@@ -1,10 +1,11 @@
 """The precision a config trains and infers in, and mixed-precision inference in the tools.
 
 Training: the optimizer wrapper's autocast (:func:`training_amp`). Inference (tools/test.py,
-validation, tools/infer.py): a config asks for mixed precision with MMEngine's own switch, ``val_cfg = dict(fp16=True)`` /
-``test_cfg = dict(fp16=True)`` (the ``_fast_amp`` configs do): MMEngine's loops then run the model
-under autocast, float16 on CUDA and bfloat16 on the CPU. On a CPU without bfloat16 hardware that
-is slower than float32, so there the switch is turned off, with a notice.
+validation, tools/infer.py): a config asks for mixed precision with MMEngine's own switch,
+``val_cfg = dict(fp16=True)`` / ``test_cfg = dict(fp16=True)`` (the ``_fast_amp`` configs do):
+MMEngine's loops then run the model under autocast, float16 on CUDA and bfloat16 on the CPU. On a
+CPU without bfloat16 hardware that is slower than float32, so there the switch is turned off,
+with a notice.
 """
 from typing import Optional, Tuple
 
@@ -37,7 +38,7 @@ def inference_autocast_dtype(device) -> Tuple[Optional[torch.dtype], Optional[st
 
 
 def training_amp(cfg) -> str:
-    """``'fp16'``, ``'bf16'`` or ``'none'``: the autocast ``cfg``'s optimizer wrapper trains with."""
+    """``'fp16'``, ``'bf16'`` or ``'none'``: the autocast of ``cfg``'s optimizer wrapper."""
     wrapper = cfg.optim_wrapper
     if wrapper.get('type') in AMP_OPTIM_WRAPPERS:
         return 'bf16' if str(wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16') else 'fp16'
