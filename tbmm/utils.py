@@ -1,6 +1,7 @@
 """Small helpers shared by the command-line tools and the writers of output files."""
 import os
 import os.path as osp
+import re
 import sys
 
 
@@ -50,12 +51,34 @@ def user_error_types():
     return tuple(types)
 
 
+def worker_user_error_message(error, error_types):
+    """The one-line message of a user error raised in a DataLoader worker, else ``None``.
+
+    PyTorch re-raises a worker's exception in the main process with the worker's whole traceback as
+    its message (``Caught ImageReadError in DataLoader worker process 0. Original Traceback ...``),
+    as a ``RuntimeError`` where the type cannot be rebuilt from that message; the original message
+    is the traceback's last line.
+    """
+    text = str(error)
+    caught = re.match(r'Caught (\w+) in DataLoader worker process \d+', text)
+    if not caught or caught.group(1) not in {t.__name__ for t in error_types}:
+        return None
+    last_line = text.rstrip().splitlines()[-1]
+    original = re.match(rf'(?:[\w.]+\.)?{caught.group(1)}: (.*)', last_line)
+    return original.group(1) if original else last_line
+
+
 def run_cli(main, argv=None):
     """Run a tool's ``main``; user mistakes end in one ``error:`` line and exit code 2, not a traceback."""
     try:
         return main(argv)
-    except user_error_types() as e:
-        print(f'error: {e}', file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (anything else is re-raised as it is)
+        # Looked up only now: the error types' modules import mmdet, which a tool may not need.
+        error_types = user_error_types()
+        message = worker_user_error_message(e, error_types)
+        if message is None and not isinstance(e, error_types):
+            raise
+        print(f'error: {message or e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)

@@ -65,8 +65,10 @@ XRayInfo.__doc__ = """Header facts of an X-ray file: size in pixels, format (``'
 class ImageReadError(ValueError):
     """An image that cannot be read; the message is one line: ``"<file>: <reason>"``."""
 
-    def __init__(self, source, reason):
-        super().__init__(f'{source}: {reason}')
+    def __init__(self, source, reason=None):
+        # One argument: a whole message, as PyTorch passes when it re-raises a DataLoader worker's
+        # error in the main process.
+        super().__init__(source if reason is None else f'{source}: {reason}')
         self.source = source
         self.reason = reason
 

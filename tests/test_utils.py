@@ -1,0 +1,68 @@
+"""``run_cli``: user mistakes end in one ``error:`` line, also when a DataLoader worker made them."""
+import pytest
+from torch.utils.data import DataLoader, Dataset
+
+from tbmm.utils import run_cli
+
+
+class _RaisingDataset(Dataset):
+    """One item whose loading raises what ``make_error`` returns (in the worker process)."""
+
+    def __init__(self, make_error):
+        self.make_error = make_error
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, index):
+        raise self.make_error()
+
+
+class _ReadMissingImage(Dataset):
+
+    def __init__(self, path):
+        self.path = path
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, index):
+        from tbmm.datasets.image_io import read_xray
+        return read_xray(self.path)
+
+
+def _iterate(dataset):
+    def main(argv):
+        for _ in DataLoader(dataset, num_workers=1):
+            pass
+    return main
+
+
+def test_unreadable_image_in_a_worker_is_one_error_line(tmp_path, capsys):
+    missing = tmp_path / 'missing.png'
+    assert run_cli(_iterate(_ReadMissingImage(missing)), []) == 2
+    assert capsys.readouterr().err.strip() == f'error: {missing}: no such file'
+
+
+class _UnsafeCheckpoint:
+    # An error type PyTorch cannot rebuild from one message: re-raised as a RuntimeError.
+    def __call__(self):
+        from tbmm.checkpoint import UnsafeCheckpointError
+        return UnsafeCheckpointError('/data/model.pth', ['os.system'])
+
+
+def test_user_error_re_raised_as_runtime_error_is_one_error_line(capsys):
+    assert run_cli(_iterate(_RaisingDataset(_UnsafeCheckpoint())), []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: /data/model.pth: refusing to load this checkpoint: ')
+    assert '\n' not in err
+
+
+class _Bug:
+    def __call__(self):
+        return ZeroDivisionError('a bug, not a user mistake')
+
+
+def test_other_errors_in_a_worker_keep_their_traceback():
+    with pytest.raises(ZeroDivisionError, match='a bug, not a user mistake'):
+        run_cli(_iterate(_RaisingDataset(_Bug())), [])
