@@ -19,15 +19,18 @@ import os
 import os.path as osp
 import pickle
 import re
+import zipfile
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer, print_log
 
+from tbmm.utils import UserInputError
+
 __all__ = [
-    'UnsafeCheckpointError', 'UNSAFE_LOAD_ENV', 'allow_unsafe_checkpoint_loading',
-    'unsafe_checkpoint_loading_allowed', 'register_mmengine_safe_globals', 'load_checkpoint_file',
+    'UnsafeCheckpointError', 'CheckpointReadError', 'UNSAFE_LOAD_ENV',
+    'allow_unsafe_checkpoint_loading', 'unsafe_checkpoint_loading_allowed', 'register_mmengine_safe_globals', 'load_checkpoint_file',
     'setup_checkpoint_loading'
 ]
 
@@ -67,6 +70,38 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
         super().__init__(
             f'{path}: refusing to load this checkpoint: {cause}; re-run with '
             f'--unsafe-load-checkpoint (or {UNSAFE_LOAD_ENV}=1) if you trust this file')
+
+
+class CheckpointReadError(UserInputError):
+    """A checkpoint file torch cannot load: empty, truncated, not a checkpoint, or saved on a device
+    this machine lacks; the message is one line naming the file."""
+
+
+# What torch.load raises for such files: a text file (KeyError), an empty one (EOFError), a cut-off
+# zip archive (RuntimeError "PytorchStreamReader failed ..."), CUDA tensors without CUDA
+# (RuntimeError), an unknown format (ValueError).
+_UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, KeyError, EOFError, ValueError)
+
+
+def _torch_load(path, map_location, weights_only):
+    # Under weights_only an UnpicklingError is the allow-list's refusal, which the caller explains;
+    # a full unpickler raises it for damaged data.
+    unreadable = _UNREADABLE_CHECKPOINT_ERRORS + (() if weights_only else (pickle.UnpicklingError,))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except unreadable as error:
+        detail = ' '.join(str(error).split()) or 'no details'
+        raise CheckpointReadError(
+            f'{path}: cannot load this checkpoint ({type(error).__name__}: {detail[:200]})'
+        ) from None
+
+
+def _written_by_torch_save(path):
+    # torch.save writes a zip archive; before torch 1.6 a pickle (protocol 2+ starts with 0x80).
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, 'rb') as f:
+        return f.read(1) == b'\x80'
 
 
 def allow_unsafe_checkpoint_loading(enabled=True):
@@ -133,14 +168,18 @@ def load_checkpoint_file(path, map_location=None):
 
     Raises :class:`UnsafeCheckpointError` when the file needs globals outside the allow-list,
     unless unsafe loading is enabled: then it is loaded with ``weights_only=False`` and a warning
-    is logged.
+    is logged. Raises :class:`CheckpointReadError` for a file torch cannot read at all.
     """
     path = osp.expanduser(os.fspath(path))
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path} can not be found.')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return _torch_load(path, map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if not _written_by_torch_save(path):
+            # Not a refusal to explain: telling the user to load it unsafely would not help.
+            raise CheckpointReadError(f'{path}: cannot load this checkpoint (not a file torch.save '
+                                      f'wrote: neither a zip archive nor a pickle)') from None
         offending, reason = _refusal_cause(path, error)
         if not unsafe_checkpoint_loading_allowed():
             raise UnsafeCheckpointError(path, offending, reason) from None
@@ -148,7 +187,7 @@ def load_checkpoint_file(path, map_location=None):
         f'Loading {path} with weights_only=False because unsafe loading is enabled '
         f'({", ".join(offending) or reason}): this can run arbitrary code from the file',
         logger='current', level=logging.WARNING)
-    return torch.load(path, map_location=map_location, weights_only=False)
+    return _torch_load(path, map_location, weights_only=False)
 
 
 def load_from_safe_local(filename, map_location):

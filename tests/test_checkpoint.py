@@ -16,7 +16,7 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch.utils.data import Dataset
 
 from tbmm import checkpoint as tbmm_checkpoint
-from tbmm.checkpoint import (UNSAFE_LOAD_ENV, UnsafeCheckpointError,
+from tbmm.checkpoint import (UNSAFE_LOAD_ENV, CheckpointReadError, UnsafeCheckpointError,
                              allow_unsafe_checkpoint_loading, setup_checkpoint_loading)
 
 pytestmark = pytest.mark.skipif(not tbmm_checkpoint.WEIGHTS_ONLY_SUPPORTED,
@@ -300,3 +300,41 @@ def test_url_checkpoints_are_loaded_safely(trained_work_dir, foreign_checkpoint,
 def test_missing_file_is_reported(tmp_path, safe_loading):
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         mmengine_checkpoint._load_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def _damaged_checkpoints(directory):
+    good = directory / 'good.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(3))), good)
+    data = good.read_bytes()
+    files = {'text.pth': b'not a checkpoint\n', 'empty.pth': b'',
+             'truncated.pth': data[:len(data) // 2]}
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+    return [directory / name for name in files]
+
+
+@pytest.mark.parametrize('unsafe', [False, True])
+def test_damaged_checkpoint_is_one_line_error(tmp_path, safe_loading, unsafe):
+    # A text file, an empty file and a cut-off archive: torch raises KeyError, EOFError and
+    # RuntimeError, with or without the weights-only unpickler.
+    allow_unsafe_checkpoint_loading(unsafe)
+    for path in _damaged_checkpoints(tmp_path):
+        with pytest.raises(CheckpointReadError) as info:
+            mmengine_checkpoint._load_checkpoint(str(path), map_location='cpu')
+        message = str(info.value)
+        assert message.startswith(f'{path}: cannot load this checkpoint (')
+        assert '\n' not in message
+
+
+def test_damaged_checkpoint_in_a_tool_is_one_error_line(tmp_path, capsys):
+    from tbmm.utils import run_cli
+    text_file = _damaged_checkpoints(tmp_path)[0]
+
+    def main(argv):
+        setup_checkpoint_loading()
+        mmengine_checkpoint._load_checkpoint(str(text_file), map_location='cpu')
+
+    assert run_cli(main, []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {text_file}: cannot load this checkpoint (')
+    assert '\n' not in err
