@@ -33,7 +33,7 @@ from mmengine.structures import InstanceData
 import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
 #                              for configs dumped before they imported it themselves)
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
-from tbmm.apis.runner import load_config
+from tbmm.apis.runner import RunConfigError, config_classes, load_config
 from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
 
 #: Suffixes :func:`find_images` picks up in folders and glob matches (case-insensitive).
@@ -64,19 +64,12 @@ def init_model(config, checkpoint, device='cpu', cfg_options=None):
     num_classes = getattr(getattr(model, 'bbox_head', None), 'num_classes', None)
     classes = model.dataset_meta.get('classes')
     if num_classes is not None and (classes is None or len(classes) != num_classes):
-        config_classes = _config_classes(cfg)
-        if config_classes is None or len(config_classes) != num_classes:
-            raise ValueError(f'{checkpoint}: the checkpoint names {len(classes or ())} classes and '
-                             f'the config none that fit the model\'s {num_classes}')
-        model.dataset_meta['classes'] = tuple(config_classes)
+        classes_of_config = config_classes(cfg)
+        if classes_of_config is None or len(classes_of_config) != num_classes:
+            raise RunConfigError(f'{checkpoint}: the checkpoint names {len(classes or ())} classes '
+                                 f'and the config none that fit the model\'s {num_classes}')
+        model.dataset_meta['classes'] = tuple(classes_of_config)
     return model
-
-
-def _config_classes(cfg):
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    while 'dataset' in dataset:  # wrappers such as ClassBalancedDataset
-        dataset = dataset['dataset']
-    return (dataset.get('metainfo') or {}).get('classes')
 
 
 # --- pipelines ------------------------------------------------------------------------------------
@@ -450,7 +443,10 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     from tbmm.visualization import draw_boxes, save_image
 
     out_dir = os.fspath(out_dir)
-    images, n_skipped = find_images(source, exclude_dirs=[out_dir])
+    overlay_dir = osp.join(out_dir, 'overlays')
+    # Both named: with the output folder inside (or equal to) the input, an earlier run's overlays
+    # must not be read as new images.
+    images, n_skipped = find_images(source, exclude_dirs=[out_dir, overlay_dir])
     if not images:
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{source}: no PNG, JPEG or DICOM files found{others}')
@@ -465,7 +461,6 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
         model = build_tta_model(model)
 
     names = dict(images)
-    overlay_dir = osp.join(out_dir, 'overlays')
     overlays = overlay_names([name for _, name in images])
     records, failures, n_abnormal = [], [], 0
     with tqdm(total=len(images), unit='img', desc='infer', disable=not progress) as bar:

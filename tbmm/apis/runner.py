@@ -47,6 +47,39 @@ def load_config(config, cfg_options=None):
     return cfg
 
 
+def config_classes(cfg, dataloader='test_dataloader'):
+    """The class names of a data loader's data set (through wrappers such as
+    ``ClassBalancedDataset``): its ``metainfo``, else ``ChestXDetDataset``'s defaults; ``None``
+    where the config does not say (another data set type without ``metainfo``)."""
+    dataset = (cfg.get(dataloader) or {}).get('dataset') or {}
+    while 'dataset' in dataset:
+        dataset = dataset['dataset']
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None and dataset.get('type') in ('ChestXDetDataset', 'mmdet.ChestXDetDataset'):
+        from tbmm.datasets.chestxdet import ChestXDetDataset
+        classes = ChestXDetDataset.METAINFO['classes']
+    return classes
+
+
+def _check_class_count(cfg, config):
+    """The head predicts as many classes as the data sets name, or a one-line error.
+
+    A head with fewer outputs than the data set's classes would silently train the extra classes'
+    boxes as background (label ``num_classes`` is mmdet's background), e.g. a 10-class metainfo
+    set by ``--cfg-options`` without ``model.bbox_head.num_classes``.
+    """
+    num_classes = ((cfg.get('model') or {}).get('bbox_head') or {}).get('num_classes')
+    if num_classes is None:
+        return
+    for dataloader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        classes = config_classes(cfg, dataloader) if cfg.get(dataloader) else None
+        if classes is not None and len(classes) != num_classes:
+            raise RunConfigError(
+                f'{config}: {dataloader} names {len(classes)} classes but '
+                f'model.bbox_head.num_classes is {num_classes}; set them to agree, e.g. '
+                f'--cfg-options model.bbox_head.num_classes={len(classes)}')
+
+
 def _set_work_dir(cfg, config, work_dir):
     # Priority as in MMDetection: CLI > config > ./work_dirs/<config name>.
     if work_dir is not None:
@@ -93,6 +126,7 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
         if not osp.isfile(load_from):
             raise FileNotFoundError(f'checkpoint to load not found: {load_from}')
         cfg.load_from = load_from
+    _check_class_count(cfg, config)
     _check_training_precision(cfg, config)
     _apply_inference_amp(cfg)
     return cfg
@@ -149,6 +183,7 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     cfg = load_config(config, cfg_options)
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    _check_class_count(cfg, config)
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint

@@ -358,3 +358,39 @@ def test_checkpoint_without_class_names_gets_the_configs(tmp_path, checkpoint):
     model = init_model(PHANTOM, str(bare))  # mmdet alone would fall back to the 80 COCO names
     assert len(model.dataset_meta['classes']) == 9
     assert model.dataset_meta['classes'][0] == 'Consolidation'
+
+
+def test_checkpoint_and_config_without_fitting_classes_is_one_error_line(tmp_path, checkpoint,
+                                                                          capsys):
+    from tbmm.utils import run_cli
+
+    # Four class names in the checkpoint and none in the config that fit the model's 9 outputs.
+    four = tmp_path / 'four_classes.pth'
+    saved = torch.load(checkpoint, weights_only=True)
+    saved['meta']['dataset_meta']['classes'] = ('A', 'B', 'C', 'D')
+    torch.save(saved, four)
+    (tmp_path / 'x.png').write_bytes(b'x')
+    argv = [PHANTOM, str(four), str(tmp_path / 'x.png'), '--out-dir', str(tmp_path / 'out'),
+            '--cfg-options', 'test_dataloader.dataset.metainfo.classes=[A,B,C,D]']
+    assert run_cli(importlib.import_module('tools.infer').main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {four}: the checkpoint names 4 classes ')
+    assert '\n' not in err
+
+
+def test_infer_into_its_input_folder_does_not_read_its_own_overlays(tmp_path, checkpoint,
+                                                                    phantom_images):
+    from tbmm.utils import run_cli
+
+    img_dir, records = phantom_images
+    scans = tmp_path / 'scans'
+    scans.mkdir()
+    (scans / 'a.png').write_bytes((img_dir / records[0]['file_name']).read_bytes())
+    argv = [PHANTOM, checkpoint, str(scans), '--out-dir', str(scans), '--no-progress',
+            *CLI_OPTIONS]
+    infer = importlib.import_module('tools.infer').main
+    for _ in range(2):  # the second run finds the first one's overlays/a.png in the folder
+        assert run_cli(infer, argv) == 0
+        preds = read_annotations(scans / 'predictions.json', require_scores=True)
+        assert [p['file_name'] for p in preds] == ['a.png']
+    assert not (scans / 'overlays' / 'overlays').exists()

@@ -142,3 +142,30 @@ def test_mixed_precision_testing_agrees_with_float32(trained_phantom, tmp_path, 
     assert min(top_scores[False].values()) > 0  # every image has detections to compare
     for name, score in top_scores[False].items():
         assert top_scores[True][name] == pytest.approx(score, rel=0.1), name
+
+
+TEN_CLASSES = ['Consolidation', 'Fibrosis', 'Effusion', 'Nodule', 'Mass', 'Emphysema',
+               'Calcification', 'Atelectasis', 'Fracture', 'Pneumothorax']
+
+
+def test_head_and_data_set_class_counts_must_agree(repo_root, tmp_path):
+    from tbmm.apis.runner import RunConfigError
+
+    config = str(repo_root / MAIN)
+    # A 10th class without a 10th head output would train its boxes as mmdet's background label.
+    ten = {f'{split}_dataloader.dataset.metainfo.classes': TEN_CLASSES
+           for split in ('train', 'val', 'test')}
+    with pytest.raises(RunConfigError, match=r"train_dataloader names 10 classes but "
+                                             r"model\.bbox_head\.num_classes is 9"):
+        prepare_train_config(config, work_dir=str(tmp_path), cfg_options=ten)
+    with pytest.raises(RunConfigError, match='test_dataloader names 10 classes'):
+        prepare_test_config(config, __file__, work_dir=str(tmp_path),
+                            cfg_options={'test_dataloader.dataset.metainfo.classes': TEN_CLASSES})
+    agreeing = dict(ten, **{'model.bbox_head.num_classes': 10})
+    cfg = prepare_train_config(config, work_dir=str(tmp_path), cfg_options=agreeing)
+    assert cfg.model.bbox_head.num_classes == 10
+    # Without a metainfo, ChestXDetDataset's 9 default classes count.
+    cfg = prepare_train_config(config, work_dir=str(tmp_path), cfg_options={
+        'train_dataloader.dataset.metainfo': None, 'val_dataloader.dataset.metainfo': None,
+        'test_dataloader.dataset.metainfo': None})
+    assert cfg.model.bbox_head.num_classes == 9
