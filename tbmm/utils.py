@@ -24,10 +24,16 @@ class UserInputError(ValueError):
     """
 
 
+class MissingExtraError(ImportError):
+    """An optional package a feature needs (pydicom, ensemble-boxes) is not installed; the message
+    says what to install. An ``ImportError``, so callers that already expect one keep working."""
+
+
 def user_error_types():
     """Exception types that mean the user's input or config is wrong (not a bug in tbmm)."""
     from tbmm.datasets.annotations import AnnotationError
-    types = [UserInputError, AnnotationError, FileNotFoundError, NotADirectoryError]
+    types = [UserInputError, MissingExtraError, AnnotationError, FileNotFoundError,
+             NotADirectoryError]
     try:
         from tbmm.datasets.chestxdet import DatasetBuildError
         types.append(DatasetBuildError)

@@ -35,6 +35,7 @@ import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoin
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import RunConfigError, config_classes, load_config
 from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
+from tbmm.utils import MissingExtraError
 
 #: Suffixes :func:`find_images` picks up in folders and glob matches (case-insensitive).
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg') + DICOM_SUFFIXES
@@ -219,9 +220,9 @@ def _weighted_boxes_fusion():
     try:
         from ensemble_boxes import weighted_boxes_fusion
     except ImportError as e:
-        raise ImportError('TTA merges with weighted boxes fusion from the ensemble-boxes package, '
-                          "which is not installed: pip install ensemble-boxes (or 'tbmm[tta]')"
-                          ) from e
+        raise MissingExtraError(
+            'TTA merges with weighted boxes fusion from the ensemble-boxes package, which is not '
+            "installed: pip install ensemble-boxes (or 'tbmm[tta]')") from e
     return weighted_boxes_fusion
 
 

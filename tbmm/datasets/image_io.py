@@ -35,6 +35,8 @@ from collections import namedtuple
 import cv2
 import numpy as np
 
+from tbmm.utils import MissingExtraError
+
 DICOM_SUFFIXES = ('.dcm', '.dicom')
 
 _DICOM_PREAMBLE_LENGTH = 128
@@ -82,7 +84,7 @@ def read_xray(path, channels=3):
 
     Raises:
         ImageReadError: the file is missing, empty, truncated or not a decodable image.
-        ImportError: the file is DICOM and pydicom is not installed.
+        MissingExtraError (an ImportError): the file is DICOM and pydicom is not installed.
     """
     _check_channels(channels)
     path = os.fspath(path)
@@ -298,7 +300,7 @@ def _import_pydicom(name):
     try:
         import pydicom
     except ImportError as e:
-        raise ImportError(
+        raise MissingExtraError(
             f'{name}: reading DICOM needs pydicom, which is not installed; '
             "install it with `pip install pydicom` (or the 'tbmm[dicom]' extra)") from e
     return pydicom

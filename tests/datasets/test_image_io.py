@@ -263,6 +263,18 @@ def test_missing_pydicom_gives_an_install_hint(tmp_path, monkeypatch):
         read_xray(path)
 
 
+@requires_pydicom
+def test_missing_pydicom_in_a_tool_is_one_error_line(tmp_path, monkeypatch, capsys):
+    from tbmm.utils import run_cli
+
+    path = write_dicom(tmp_path / 'a.dcm', np.zeros((4, 4), np.uint16))
+    monkeypatch.setitem(__import__('sys').modules, 'pydicom', None)
+    assert run_cli(lambda argv: read_xray(path), []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {path}: reading DICOM needs pydicom, which is not installed')
+    assert '\n' not in err
+
+
 @pytest.fixture(scope='module')
 def real_monochrome1_radiograph():
     """pydicom-data's chest PA radiograph: 1955 x 1841, 15 bits, MONOCHROME1, window 15000/30000."""
