@@ -26,6 +26,7 @@ except ImportError:  # run from a checkout without installing the package
 from tbmm.classes import parse_class_list  # noqa: E402
 from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,  # noqa: E402
                                       validate_dataset)
+from tbmm.utils import ensure_parent_dir, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -66,10 +67,10 @@ def main(argv=None):
         missing_image_policy=args.missing_image_policy, min_box_size=args.min_box_size)
     print(report.format(max_listed=args.max_listed))
     if args.json:
-        with open(args.json, 'w', encoding='utf-8') as f:
+        with open(ensure_parent_dir(args.json), 'w', encoding='utf-8') as f:
             json.dump(report.to_dict(), f, indent=1)
     return 0 if report.ok else 1
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

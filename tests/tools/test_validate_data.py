@@ -56,7 +56,7 @@ def run(*args):
 
 
 def test_command_line_writes_json_and_never_a_traceback(tmp_path):
-    out = tmp_path / 'report.json'
+    out = tmp_path / 'reports' / 'report.json'  # its folder is made
     bad = next(c for c in CASES if c['name'] == 'truncated_png')
     proc = run(*argv(bad), '--json', str(out))
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
