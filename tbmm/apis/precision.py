@@ -71,7 +71,8 @@ def apply_inference_amp(cfg, device, amp: Optional[bool] = None) -> Optional[str
     notice = None
     for key in ('val_cfg', 'test_cfg'):
         loop = cfg.get(key)
-        if not loop or (amp is None and 'fp16' not in loop):  # none, or nothing to decide
+        # None: no such loop; dict(): MMEngine's default loop, which --amp reaches too.
+        if loop is None or (amp is None and 'fp16' not in loop):
             continue
         wanted = loop['fp16'] if amp is None else amp
         if wanted:

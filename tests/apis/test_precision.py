@@ -71,6 +71,10 @@ def test_the_configs_switch_is_kept_forced_or_turned_off_where_it_would_be_slowe
     no_validation = Config(dict(val_cfg=None, test_cfg=dict(type='TestLoop', fp16=True)))
     precision.apply_inference_amp(no_validation, 'cuda', amp=True)
     assert no_validation.val_cfg is None
+    # An empty loop config is MMEngine's default loop, not "no loop": --amp reaches it too.
+    default_loops = Config(dict(val_cfg=dict(), test_cfg=dict()))
+    precision.apply_inference_amp(default_loops, 'cuda', amp=True)
+    assert default_loops.val_cfg.fp16 is True and default_loops.test_cfg.fp16 is True
 
 
 def test_fast_amp_configs_test_in_mixed_precision_and_the_main_config_does_not(repo_root):
