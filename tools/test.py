@@ -54,7 +54,9 @@ def main(argv=None):
     metrics, result = run_test(cfg)
     if result is not None:  # only rank 0 writes it
         print(format_table(result))
-        print(f'Per-class metrics: {cfg.test_evaluator[0].outfile_prefix}.metrics.json')
+        prefix = next(e.outfile_prefix for e in cfg.test_evaluator
+                      if e.get('type') == 'ChestXDetMetric')  # a result means there is one
+        print(f'Per-class metrics: {prefix}.metrics.json')
     return 0
 
 
