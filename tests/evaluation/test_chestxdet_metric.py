@@ -85,3 +85,9 @@ def test_registered_and_not_classwise():
         metric.process({}, batch)
     metrics = metric.compute_metrics(metric.results)
     assert 'mAP50' in metrics and not any('/' in key for key in metrics)
+
+
+def test_bad_iou_threshold_fails_when_the_metric_is_built():
+    from mmdet.registry import METRICS
+    with pytest.raises(ValueError, match=r'iou_thr must be in \(0, 1\], got 0'):
+        METRICS.build({'type': 'ChestXDetMetric', 'iou_thr': 0})

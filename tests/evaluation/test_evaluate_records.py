@@ -128,6 +128,21 @@ def test_unknown_classes_and_files_are_counted_not_evaluated():
     assert 'Cardiomegaly x1' in format_table(result)
 
 
+@pytest.mark.parametrize('iou_thr', [0, -2, 1.5])
+def test_iou_threshold_outside_0_1_is_rejected(iou_thr):
+    with pytest.raises(ValueError, match=r'iou_thr must be in \(0, 1\]'):
+        evaluate_records([record('a')], [], CLASSES, iou_thr=iou_thr)
+
+
+def test_detection_in_an_image_without_ground_truth_never_matches():
+    from tbmm.evaluation.functional import match_detections
+
+    # Image 1 has no Nodule: its detection is compared with no box, not with image 0's padding.
+    is_tp = match_detections([[0, 0, 10, 10], [0, 0, 10, 10]], [1, 0],
+                             [[0, 0, 10, 10]], [0], iou_thr=1.0)
+    assert is_tp.tolist() == [False, True]
+
+
 def test_duplicate_file_names_are_rejected():
     with pytest.raises(ValueError, match='duplicate'):
         evaluate_records([record('a'), record('a')], [], CLASSES)

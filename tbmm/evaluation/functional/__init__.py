@@ -3,13 +3,14 @@ from .coco import COCO_METRIC_NAMES, coco_ap_per_class
 from .evaluate import IMAGE_SPECIFICITY, evaluate_records, flat_metrics, froc_key
 from .froc import CHESTXDET_FROC_FPS, CLASSIC_FROC_FPS, froc_sequence, recall_at_fp_rates
 from .image_level import roc_auc, sensitivity_at_specificity
-from .matching import box_iou, match_detections
+from .matching import box_iou, check_iou_threshold, match_detections
 from .report import format_table, plot_froc, write_result_json
 from .voc import ap_from_ranked_matches, average_precision_area
 
 __all__ = [
     'evaluate_records', 'flat_metrics', 'format_table', 'plot_froc', 'write_result_json',
     'froc_key', 'froc_sequence', 'recall_at_fp_rates', 'match_detections', 'box_iou',
+    'check_iou_threshold',
     'ap_from_ranked_matches', 'average_precision_area', 'coco_ap_per_class', 'roc_auc',
     'sensitivity_at_specificity', 'COCO_METRIC_NAMES', 'CHESTXDET_FROC_FPS', 'CLASSIC_FROC_FPS',
     'IMAGE_SPECIFICITY',

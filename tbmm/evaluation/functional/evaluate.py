@@ -39,7 +39,7 @@ from tbmm.classes import DEFAULT_CLASSES
 from .coco import COCO_METRIC_NAMES, coco_ap_per_class
 from .froc import CHESTXDET_FROC_FPS, CLASSIC_FROC_FPS, froc_sequence, recall_at_fp_rates
 from .image_level import roc_auc, sensitivity_at_specificity
-from .matching import match_detections, rank_by_score
+from .matching import check_iou_threshold, match_detections, rank_by_score
 from .voc import ap_from_ranked_matches
 
 #: Specificity at which image-level sensitivity is reported.
@@ -136,6 +136,7 @@ def evaluate_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=
         froc_curve_fps: FP/image points of the reported FROC curve.
         image_specificity: specificity at which image-level sensitivity is reported.
     """
+    iou_thr = check_iou_threshold(iou_thr)
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
     image_index = {}

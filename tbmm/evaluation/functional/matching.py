@@ -30,6 +30,15 @@ def box_iou(boxes, other, inclusive_pixels=False):
     return inter / np.maximum(union, np.finfo(np.float64).tiny)
 
 
+def check_iou_threshold(iou_thr):
+    """``iou_thr`` as a float, or ``ValueError`` unless ``0 < iou_thr <= 1`` (at 0 a detection
+    touching nothing would match)."""
+    iou_thr = float(iou_thr)
+    if not 0.0 < iou_thr <= 1.0:
+        raise ValueError(f'iou_thr must be in (0, 1], got {iou_thr:g}')
+    return iou_thr
+
+
 def rank_by_score(scores):
     """Indices that sort ``scores`` from highest to lowest; ties keep their input order."""
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind='stable')
@@ -48,6 +57,7 @@ def match_detections(det_boxes, det_image, gt_boxes, gt_image, iou_thr=0.5,
     Returns:
         (D,) bool array: True where the detection is a true positive.
     """
+    iou_thr = check_iou_threshold(iou_thr)
     det_boxes = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     det_image = np.asarray(det_image, dtype=np.int64)
@@ -78,7 +88,8 @@ def match_detections(det_boxes, det_image, gt_boxes, gt_image, iou_thr=0.5,
         iou = np.where(valid, iou, -1.0)
         best_slot = np.argmax(iou, axis=1)
         rows = np.arange(end - begin)
-        matched = iou[rows, best_slot] >= iou_thr
+        # valid: an image without ground truth has only padding slots, which match nothing.
+        matched = valid[rows, best_slot] & (iou[rows, best_slot] >= iou_thr)
         best_gt[begin:end] = np.where(matched, candidates[rows, best_slot], -1)
 
     # The first (highest-ranked) detection to reach a ground truth claims it; later ones are FPs.

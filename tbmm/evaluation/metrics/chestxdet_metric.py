@@ -8,8 +8,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from tbmm.datasets.annotations import write_annotations
-from tbmm.evaluation.functional import (CHESTXDET_FROC_FPS, evaluate_records, flat_metrics,
-                                        format_table, plot_froc, write_result_json)
+from tbmm.evaluation.functional import (CHESTXDET_FROC_FPS, check_iou_threshold, evaluate_records,
+                                        flat_metrics, format_table, plot_froc, write_result_json)
 
 
 def _as_numpy(value):
@@ -56,7 +56,7 @@ class ChestXDetMetric(BaseMetric):
                  collect_device: str = 'cpu', prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
-        self.iou_thr = float(iou_thr)
+        self.iou_thr = check_iou_threshold(iou_thr)  # now, not after a whole test run
         self.froc_fps = tuple(float(f) for f in froc_fps)
         self.classwise = classwise
         self.outfile_prefix = outfile_prefix
