@@ -12,6 +12,7 @@ import colorsys
 import os
 import os.path as osp
 import zlib
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -103,16 +104,33 @@ def draw_boxes(image, record, classes=DEFAULT_CLASSES, score_thr=0.3, title=None
         _draw_legend(canvas, style, legend, classes)
 
     height, width = canvas.shape[:2]
-    for name, box, _ in detections:
+    # A box drawn again with another class (one finding of several classes, e.g. Consolidation +
+    # Effusion) nests inside the earlier outline and stacks its label on the earlier one, so
+    # every class of it stays visible.
+    repeat = _repeat_numbers([box for _, box, _ in detections])
+    for (name, box, _), k in zip(detections, repeat):
         # Clipped into the image, so a box reaching the border (x2 == width) shows that edge.
         x1, x2 = (min(max(int(round(v)), 0), width - 1) for v in box[0::2])
         y1, y2 = (min(max(int(round(v)), 0), height - 1) for v in box[1::2])
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(name, classes), style.line,
-                      cv2.LINE_8)
+        inset = min(k * style.line, (x2 - x1) // 2, (y2 - y1) // 2)
+        cv2.rectangle(canvas, (x1 + inset, y1 + inset), (x2 - inset, y2 - inset),
+                      class_color(name, classes), style.line, cv2.LINE_8)
     # Labels after all boxes, so no box outline crosses a label.
-    for name, box, score in detections:
-        _draw_box_label(canvas, style, format_label(name, score), box, class_color(name, classes))
+    for (name, box, score), k in zip(detections, repeat):
+        _draw_box_label(canvas, style, format_label(name, score), box, class_color(name, classes),
+                        row=k)
     return canvas
+
+
+def _repeat_numbers(boxes):
+    """For each box, how many identical boxes came before it (0 for the first of each)."""
+    seen = Counter()
+    numbers = []
+    for box in boxes:
+        key = tuple(float(v) for v in box)
+        numbers.append(seen[key])
+        seen[key] += 1
+    return numbers
 
 
 def draw_gt_vs_pred(image, gt_record, pred_record, classes=DEFAULT_CLASSES, score_thr=0.3,
@@ -214,15 +232,18 @@ def _draw_text_panel(canvas, style, text, top_left, color, background):
     return bottom
 
 
-def _draw_box_label(canvas, style, text, box, color):
+def _draw_box_label(canvas, style, text, box, color, row=0):
+    """The label of ``box``; ``row`` > 0 stacks it on the labels of identical boxes drawn before."""
     height, width = canvas.shape[:2]
     text_width, text_height, baseline = style.text_size(text)
     label_width = text_width + 2 * style.pad
     label_height = text_height + baseline + 2 * style.pad
     x1, y1 = int(round(box[0])), int(round(box[1]))
     x = min(max(0, x1), max(0, width - label_width))
-    # Above the box; inside it, under the top edge, when there is no room above.
-    y = y1 - label_height if y1 - label_height >= 0 else max(0, y1)
+    # Above the box; inside it, under the top edge, for the rows with no room above.
+    rows_above = max(0, y1) // label_height
+    y = (y1 - (row + 1) * label_height if row < rows_above
+         else max(0, y1) + (row - rows_above) * label_height)
     _draw_text_panel(canvas, style, text, (x, y), _text_color_on(color), color)
 
 

@@ -106,6 +106,36 @@ def test_ground_truth_without_scores_draws_every_box():
     assert np.all(out[150, 40:111] == class_color('Nodule'))
 
 
+def test_identical_boxes_of_two_classes_show_both_outlines_and_labels():
+    # One finding annotated twice (Consolidation + Effusion): neither class may hide the other.
+    image = noise_image(256)
+    box = [60, 120, 180, 220]
+    out = draw_boxes(image, record(['Consolidation', 'Effusion'], [box, box]))
+    consolidation, effusion = class_color('Consolidation'), class_color('Effusion')
+    assert np.all(out[220, 60:181] == consolidation)  # outer outline
+    assert np.all(out[219, 61:180] == effusion)  # the second, one line width inside
+    # Their labels above the box, in the column of its left edge: stacked, not on one spot.
+    column = out[:120, 60]
+    rows_of = {name: np.flatnonzero(np.all(column == color, axis=1))
+               for name, color in (('Consolidation', consolidation), ('Effusion', effusion))}
+    assert len(rows_of['Consolidation']) and len(rows_of['Effusion'])
+    assert rows_of['Effusion'].max() < rows_of['Consolidation'].min()
+
+
+def test_stacked_labels_without_room_above_go_inside_the_box():
+    image = noise_image(256)
+    box = [60, 0, 180, 120]
+    out = draw_boxes(image, record(['Consolidation', 'Effusion'], [box, box]))
+    inside = out[2:120, 62:120]  # below the top edge, right of the two left edges
+
+    def label_rows(name):  # rows mostly filled with the class colour: its label's background
+        filled = np.all(inside == class_color(name), axis=2).sum(axis=1)
+        return np.flatnonzero(filled > inside.shape[1] // 2)
+
+    first, second = label_rows('Consolidation'), label_rows('Effusion')
+    assert len(first) and len(second) and first.max() < second.min()
+
+
 def test_boxes_work_at_the_image_edges():
     image = noise_image(256)
     out = draw_boxes(image, record(['Fracture'], [[0, 0, 256, 256]], [0.9]))
