@@ -116,3 +116,31 @@ def test_phantom_fast_amp_fp16_differs_only_in_precision(repo_root, monkeypatch)
     assert fp16.optim_wrapper.clip_grad == bf16.optim_wrapper.clip_grad
     for key in ('model', 'train_dataloader', 'param_scheduler', 'train_cfg'):
         assert fp16[key] == bf16[key]
+
+
+def test_compiled_parts_of_a_deep_copy_run_the_copys_weights(repo_root, monkeypatch):
+    # MMEngine's EMA hook and averaged models deep-copy the model; the copy must not call the
+    # original's compiled forward. The 'eager' backend traces like inductor without compiling C++.
+    import copy
+
+    from mmdet.registry import MODELS
+
+    from tbmm.apis.runner import load_config
+    monkeypatch.chdir(repo_root)
+    cfg = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    cfg.model.compile = dict(backend='eager')
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model).eval()
+    images = torch.rand(1, 3, 64, 64)  # the data preprocessor's output: three channels
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for param in twin.parameters():
+            param.zero_()
+        for part in ('backbone', 'neck'):
+            original = getattr(model, part)
+            copied = getattr(twin, part)
+            features = model.backbone(images) if part == 'neck' else images
+            out, out_copy = original(features), copied(features)
+            assert any(o.abs().sum() > 0 for o in out)
+            # Zero weights: the copy's ResNet/FPN outputs are all zero (BN shifts are zeroed too).
+            assert all(float(o.abs().sum()) == 0.0 for o in out_copy), part

@@ -1,4 +1,6 @@
 """RetinaNet with channels-last memory format, folded frozen BatchNorm and optional torch.compile."""
+import functools
+
 import torch
 from mmdet.models.detectors import RetinaNet
 from mmdet.registry import MODELS
@@ -35,9 +37,12 @@ class FastRetinaNet(RetinaNet):
         if compile:
             options = compile if isinstance(compile, dict) else {}
             # Only the convolutional parts: the heads' target assignment and NMS are dynamic.
-            self.backbone.forward = torch.compile(self.backbone.forward, **options)
-            self.neck.forward = torch.compile(self.neck.forward, **options)
-            self.bbox_head.forward = torch.compile(self.bbox_head.forward, **options)
+            for part in (self.backbone, self.neck, self.bbox_head):
+                # The class's forward compiled and bound by a partial: a deep copy of the model
+                # (MMEngine's EMA and averaged models) then calls its own copy, where a compiled
+                # bound method would still run this model's weights.
+                part.forward = functools.partial(torch.compile(type(part).forward, **options),
+                                                 part)
 
     def init_weights(self):
         super().init_weights()
