@@ -72,16 +72,18 @@ def write_overlays(config, checkpoint, ann_file, img_dir, out_dir, num_images=6,
     records = read_annotations(ann_file)
     chosen = [r for r in records if r['boxes']][:num_images - 1] + \
         [r for r in records if not r['boxes']][:1]
-    gt_by_name = {r['file_name']: r for r in chosen}
-    paths = [osp.join(img_dir, r['file_name']) for r in chosen]
+    # By path: file names may have folders (``sub/1.png``).
+    gt_by_path = {osp.join(img_dir, r['file_name']): r for r in chosen}
     predictions, written = [], []
-    for path, sample in predict_files(model, paths, batch_size=4):
-        name = osp.basename(path)
-        pred = sample_to_record(name, sample, classes)
+    for path, sample in predict_files(model, list(gt_by_path), batch_size=4):
+        if isinstance(sample, Exception):  # an unreadable image: its one-line ImageReadError
+            raise sample
+        gt = gt_by_path[path]
+        pred = sample_to_record(gt['file_name'], sample, classes)
         predictions.append(pred)
-        overlay = draw_gt_vs_pred(read_xray(path), gt_by_name[name], pred, classes,
-                                  score_thr=score_thr)
-        out = osp.join(out_dir, osp.splitext(name)[0] + '_gt_vs_pred.png')
+        overlay = draw_gt_vs_pred(read_xray(path), gt, pred, classes, score_thr=score_thr)
+        flat_name = osp.splitext(gt['file_name'])[0].replace('/', '_')
+        out = osp.join(out_dir, flat_name + '_gt_vs_pred.png')
         save_image(out, overlay)
         written.append(out)
     write_annotations(osp.join(out_dir, 'predictions.json'), predictions)
