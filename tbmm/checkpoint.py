@@ -30,8 +30,8 @@ from tbmm.utils import UserInputError
 
 __all__ = [
     'UnsafeCheckpointError', 'CheckpointReadError', 'UNSAFE_LOAD_ENV',
-    'allow_unsafe_checkpoint_loading', 'unsafe_checkpoint_loading_allowed', 'register_mmengine_safe_globals', 'load_checkpoint_file',
-    'setup_checkpoint_loading'
+    'allow_unsafe_checkpoint_loading', 'unsafe_checkpoint_loading_allowed',
+    'register_mmengine_safe_globals', 'load_checkpoint_file', 'setup_checkpoint_loading'
 ]
 
 #: Environment variable that, set to 1/true/yes, allows unsafe (full pickle) checkpoint loading.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Detect lesions on new chest X-rays (PNG/JPEG of any bit depth, DICOM) with a trained checkpoint.
+"""Detect lesions on new chest X-rays (PNG/JPEG/BMP/TIFF of any bit depth, DICOM) with a trained checkpoint.
 
     python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR [--score-thr 0.3]
                           [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]

@@ -34,11 +34,10 @@ import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoin
 #                              for configs dumped before they imported it themselves)
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import RunConfigError, config_classes, load_config
-from tbmm.datasets.image_io import DICOM_SUFFIXES, ImageReadError
+from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
 from tbmm.utils import MissingExtraError
 
 #: Suffixes :func:`find_images` picks up in folders and glob matches (case-insensitive).
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg') + DICOM_SUFFIXES
 
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 _FLIP_META_KEYS = ('flip', 'flip_direction')
@@ -360,8 +359,8 @@ def _name_relative_to(path, base):
 def find_images(source, exclude_dirs=()):
     """The image files ``source`` names, as ``(path, file_name)`` sorted by ``file_name``.
 
-    * a folder: every ``.png/.jpg/.jpeg/.dcm/.dicom`` file below it (recursively), named by its
-      path relative to the folder;
+    * a folder: every file with an ``IMAGE_SUFFIXES`` suffix (PNG, JPEG, BMP, TIFF, DICOM) below
+      it (recursively), named by its path relative to the folder;
     * a file: that file, whatever its suffix, named by its base name;
     * a glob pattern (``'scans/**/*.dcm'``): the matching image files, named relative to the
       pattern's leading folder without wildcards.
@@ -450,7 +449,7 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     images, n_skipped = find_images(source, exclude_dirs=[out_dir, overlay_dir])
     if not images:
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
-        raise FileNotFoundError(f'{source}: no PNG, JPEG or DICOM files found{others}')
+        raise FileNotFoundError(f'{source}: no PNG, JPEG, BMP, TIFF or DICOM files found{others}')
     model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
     wanted = asks_for_inference_amp(model.cfg) if amp is None else amp
     autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)

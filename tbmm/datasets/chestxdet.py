@@ -9,11 +9,10 @@ from mmengine.logging import MMLogger, print_log
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError
-from tbmm.datasets.validation import clip_box_to_image, inspect_image
+from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,
+                                      clip_box_to_image, inspect_image)
 from tbmm.visualization.overlay import class_color
 
-UNKNOWN_CLASS_POLICIES = ('error', 'drop')
-MISSING_IMAGE_POLICIES = ('error', 'skip')
 
 
 class DatasetBuildError(ValueError):

@@ -38,6 +38,8 @@ import numpy as np
 from tbmm.utils import MissingExtraError
 
 DICOM_SUFFIXES = ('.dcm', '.dicom')
+#: Suffixes of the files :func:`read_xray` reads (OpenCV's rasters and DICOM).
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff') + DICOM_SUFFIXES
 
 _DICOM_PREAMBLE_LENGTH = 128
 _DICOM_MAGIC = b'DICM'

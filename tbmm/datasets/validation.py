@@ -22,7 +22,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import AnnotationError, load_annotation_list, validate_record
-from tbmm.datasets.image_io import ImageReadError, read_xray, read_xray_info
+from tbmm.datasets.image_io import (_JPEG_END_OF_IMAGE, _JPEG_SIGNATURE, _JPEG_TAIL_WINDOW,
+                                    _PNG_SIGNATURE, IMAGE_SUFFIXES, ImageReadError, read_xray,
+                                    read_xray_info)
 
 ERROR = 'error'
 WARNING = 'warning'
@@ -45,12 +47,6 @@ UNEXPECTED_IMAGE_SIZE = 'unexpected-image-size'
 UNKNOWN_CLASS_POLICIES = ('error', 'drop')
 MISSING_IMAGE_POLICIES = ('error', 'skip')
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom')
-
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-_JPEG_SIGNATURE = b'\xff\xd8\xff'
-# Some writers pad after the last chunk / end-of-image marker, hence a window rather than the end.
-_TAIL_WINDOW = 1024
 _PNG_COLOUR_TYPES = {0: 'gray', 2: 'RGB', 3: 'palette', 4: 'gray+alpha', 6: 'RGBA'}
 
 
@@ -199,11 +195,11 @@ def inspect_image(path):
     with open(path, 'rb') as f:
         head = f.read(32)
         f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - _TAIL_WINDOW))
+        f.seek(max(0, f.tell() - _JPEG_TAIL_WINDOW))
         tail = f.read()
     if head.startswith(_PNG_SIGNATURE) and b'IEND' not in tail:
         raise ImageReadError(path, 'truncated PNG data (the file ends before its IEND chunk)')
-    if head.startswith(_JPEG_SIGNATURE) and b'\xff\xd9' not in tail:
+    if head.startswith(_JPEG_SIGNATURE) and _JPEG_END_OF_IMAGE not in tail:
         raise ImageReadError(path, 'truncated JPEG (no end-of-image marker)')
     kind, conversion = _describe(path, head, info)
     return ImageCheck(int(info.width), int(info.height), kind, conversion)
