@@ -123,7 +123,9 @@ def format_statistics(stats):
     rows = [[name, per_class[name]['boxes'], per_class[name]['images'],
              f'{100 * per_class[name]["images"] / n_images:.1f}' if n_images else '-']
             for name in classes]
-    rows.append(['(no finding)', 0, stats['n_negative'],
+    # Images with boxes of unlisted classes only are not "no finding" images.
+    negatives = '(none of these)' if stats['other_classes'] else '(no finding)'
+    rows.append([negatives, 0, stats['n_negative'],
                  f'{100 * stats["n_negative"] / n_images:.1f}' if n_images else '-'])
     rows.append(['all', stats['n_boxes'], n_images, '100.0' if n_images else '-'])
     parts.append(_table(['class', 'boxes', 'images', '% images'], rows))

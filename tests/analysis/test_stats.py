@@ -76,3 +76,8 @@ def test_text_report_lists_every_class_and_the_pair_table(records):
     for name in ('Pleural Thickening', 'Consolidation', '(no finding)', 'boxes per image',
                  'images with both', 'median'):
         assert name in text
+
+
+def test_images_with_unlisted_classes_only_are_not_called_no_finding(records):
+    text = format_statistics(dataset_statistics(records, ['Nodule', 'Mass']))
+    assert '(none of these)' in text and '(no finding)' not in text
