@@ -7,10 +7,13 @@ then fail with ``UnpicklingError``. Instead of turning the check off, this modul
 
 * allow-lists exactly the globals MMEngine's own checkpoints need
   (:func:`register_mmengine_safe_globals`);
-* routes MMEngine's checkpoint loading (local files and every URL scheme) through
-  :func:`load_checkpoint_file`, which loads with ``weights_only=True`` and refuses anything else
-  with a one-line :class:`UnsafeCheckpointError`, unless unsafe loading was enabled explicitly
-  (:func:`allow_unsafe_checkpoint_loading` or ``TBMM_UNSAFE_LOAD=1``).
+* routes MMEngine's loading of local files and downloads (``http(s)://``, ``torchvision://``,
+  ``open-mmlab://`` and ``mmcls://`` URLs) through :func:`load_checkpoint_file`, which loads with
+  ``weights_only=True`` and refuses anything else with a one-line :class:`UnsafeCheckpointError`,
+  unless unsafe loading was enabled explicitly (:func:`allow_unsafe_checkpoint_loading` or
+  ``TBMM_UNSAFE_LOAD=1``). MMEngine's ``pavi://`` and ``s3://`` loaders and its cached
+  ``open-mmlab://`` local paths call ``torch.load`` themselves: weights-only by torch's default
+  with the same allow-list, but without the one-line message or the unsafe override.
 
 Call :func:`setup_checkpoint_loading` once, before MMEngine loads anything.
 """
