@@ -80,19 +80,27 @@ class CheckpointReadError(UserInputError):
     this machine lacks; the message is one line naming the file."""
 
 
-# What torch.load raises for such files: a text file (KeyError), an empty one (EOFError), a cut-off
-# zip archive (RuntimeError "PytorchStreamReader failed ..."), CUDA tensors without CUDA
-# (RuntimeError), an unknown format (ValueError).
-_UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, KeyError, EOFError, ValueError)
+# What torch.load raises for damaged files torch.save did write: a cut-off zip archive
+# (RuntimeError "PytorchStreamReader failed ..."), a cut-off pickle (EOFError, UnpicklingError
+# without weights_only), CUDA tensors without CUDA (RuntimeError).
+_UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, KeyError, EOFError, ValueError, IndexError)
 
 
 def _torch_load(path, map_location, weights_only):
-    # Under weights_only an UnpicklingError is the allow-list's refusal, which the caller explains;
-    # a full unpickler raises it for damaged data.
-    unreadable = _UNREADABLE_CHECKPOINT_ERRORS + (() if weights_only else (pickle.UnpicklingError,))
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except unreadable as error:
+    except Exception as error:  # noqa: BLE001  (sorted below; anything unexpected is re-raised)
+        if not _written_by_torch_save(path):
+            # A config, a log, an empty file: whatever the unpickler made of its bytes (KeyError,
+            # IndexError, UnpicklingError, ...), the answer is the same.
+            raise CheckpointReadError(f'{path}: cannot load this checkpoint (not a file torch.save '
+                                      f'wrote: neither a zip archive nor a pickle)') from None
+        # Under weights_only an UnpicklingError is the allow-list's refusal, which the caller
+        # explains; the full unpickler raises it for damaged data.
+        if isinstance(error, pickle.UnpicklingError) and weights_only:
+            raise
+        if not isinstance(error, _UNREADABLE_CHECKPOINT_ERRORS + (pickle.UnpicklingError,)):
+            raise
         detail = ' '.join(str(error).split()) or 'no details'
         raise CheckpointReadError(
             f'{path}: cannot load this checkpoint ({type(error).__name__}: {detail[:200]})'
@@ -179,10 +187,6 @@ def load_checkpoint_file(path, map_location=None):
     try:
         return _torch_load(path, map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if not _written_by_torch_save(path):
-            # Not a refusal to explain: telling the user to load it unsafely would not help.
-            raise CheckpointReadError(f'{path}: cannot load this checkpoint (not a file torch.save '
-                                      f'wrote: neither a zip archive nor a pickle)') from None
         offending, reason = _refusal_cause(path, error)
         if not unsafe_checkpoint_loading_allowed():
             raise UnsafeCheckpointError(path, offending, reason) from None

@@ -307,7 +307,9 @@ def _damaged_checkpoints(directory):
     torch.save(dict(state_dict=dict(w=torch.ones(3))), good)
     data = good.read_bytes()
     files = {'text.pth': b'not a checkpoint\n', 'empty.pth': b'',
-             'truncated.pth': data[:len(data) // 2]}
+             'truncated.pth': data[:len(data) // 2],
+             # A config where the checkpoint goes (IndexError in the weights-only unpickler).
+             'config.pth': b"_base_ = './retinanet_r101_fpn_10e_chestxdet.py'\n"}
     for name, content in files.items():
         (directory / name).write_bytes(content)
     return [directory / name for name in files]

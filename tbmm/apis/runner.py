@@ -16,6 +16,8 @@ from mmengine.runner import Runner
 from tbmm.utils import UserInputError
 
 AMP_DTYPES = ('float16', 'bfloat16')
+#: What MMEngine's ``Config.fromfile`` reads.
+CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 
 
 class RunConfigError(UserInputError):
@@ -39,8 +41,12 @@ def _apply_inference_amp(cfg, amp=None):
 
 def load_config(config, cfg_options=None):
     """Read a config file (``mmdet::`` bases resolve through the installed mmdet) and apply overrides."""
+    config = os.fspath(config)
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
+    if not config.endswith(CONFIG_SUFFIXES):
+        raise RunConfigError(f'{config}: not a config file (a config is {"/".join(CONFIG_SUFFIXES)}; '
+                             f'the tools take the config first, then the checkpoint)')
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -169,3 +169,12 @@ def test_head_and_data_set_class_counts_must_agree(repo_root, tmp_path):
         'train_dataloader.dataset.metainfo': None, 'val_dataloader.dataset.metainfo': None,
         'test_dataloader.dataset.metainfo': None})
     assert cfg.model.bbox_head.num_classes == 9
+
+
+def test_checkpoint_given_where_the_config_goes_is_one_error(repo_root, tmp_path):
+    from tbmm.apis.runner import RunConfigError
+
+    checkpoint = tmp_path / 'epoch_12.pth'
+    torch.save({'state_dict': {}}, checkpoint)
+    with pytest.raises(RunConfigError, match='not a config file .* config first, then the checkpoint'):
+        prepare_test_config(str(checkpoint), str(repo_root / PHANTOM))
