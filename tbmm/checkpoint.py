@@ -32,7 +32,8 @@ from mmengine.logging import HistoryBuffer, print_log
 from tbmm.utils import UserInputError
 
 __all__ = [
-    'UnsafeCheckpointError', 'CheckpointReadError', 'UNSAFE_LOAD_ENV',
+    'UnsafeCheckpointError', 'CheckpointReadError', 'CheckpointMismatchError',
+    'check_checkpoint_fits_model', 'UNSAFE_LOAD_ENV',
     'allow_unsafe_checkpoint_loading', 'unsafe_checkpoint_loading_allowed',
     'register_mmengine_safe_globals', 'load_checkpoint_file', 'setup_checkpoint_loading'
 ]
@@ -105,6 +106,48 @@ def _torch_load(path, map_location, weights_only):
         raise CheckpointReadError(
             f'{path}: cannot load this checkpoint ({type(error).__name__}: {detail[:200]})'
         ) from None
+
+
+class CheckpointMismatchError(UserInputError):
+    """A checkpoint whose weights do not fit the config's model (another backbone, class count,
+    ...); the message is one line naming the file."""
+
+
+def _without_wrapper_prefix(name):
+    # DDP and test-time-augmentation wrappers hold the detector as ``module``.
+    while name.startswith('module.'):
+        name = name[len('module.'):]
+    return name
+
+
+def check_checkpoint_fits_model(model, state_dict, source):
+    """Raise :class:`CheckpointMismatchError` unless every parameter and buffer of ``model`` is in
+    ``state_dict`` with its shape (extra entries are allowed).
+
+    MMEngine loads checkpoints non-strictly and only logs what did not fit: right for fine-tuning
+    from other weights, but a test or an inference with the wrong checkpoint would then report
+    the scores of randomly initialised layers.
+    """
+    saved = {_without_wrapper_prefix(k): tuple(v.shape) for k, v in state_dict.items()
+             if hasattr(v, 'shape')}
+    missing, reshaped = [], []
+    for name, tensor in model.state_dict().items():
+        name = _without_wrapper_prefix(name)
+        if name not in saved:
+            missing.append(name)
+        elif saved[name] != tuple(tensor.shape):
+            reshaped.append(f'{name} {list(saved[name])} in the checkpoint, {list(tensor.shape)} '
+                            f'in the model')
+    if not (missing or reshaped):
+        return
+    problems = []
+    if reshaped:
+        problems.append(f'{len(reshaped)} tensor(s) of another shape (first: {reshaped[0]})')
+    if missing:
+        problems.append(f'{len(missing)} missing (first: {missing[0]})')
+    raise CheckpointMismatchError(
+        f'{source}: this checkpoint does not fit the config\'s model: {"; ".join(problems)}; use '
+        f'the config it was trained with (its work dir holds a copy)')
 
 
 def _written_by_torch_save(path):

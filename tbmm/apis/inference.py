@@ -34,6 +34,7 @@ import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoin
 #                              for configs dumped before they imported it themselves)
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import RunConfigError, config_classes, load_config
+from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
 from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
 from tbmm.utils import MissingExtraError
 
@@ -61,6 +62,9 @@ def init_model(config, checkpoint, device='cpu', cfg_options=None):
     cfg.model.backbone.init_cfg = None
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = init_detector(cfg, checkpoint, device=device)
+    # mmdet loads non-strictly: a checkpoint of another model would predict with random layers.
+    saved = load_checkpoint_file(checkpoint)
+    check_checkpoint_fits_model(model, saved.get('state_dict', saved), checkpoint)
     num_classes = getattr(getattr(model, 'bbox_head', None), 'num_classes', None)
     classes = model.dataset_meta.get('classes')
     if num_classes is not None and (classes is None or len(classes) != num_classes):

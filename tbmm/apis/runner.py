@@ -193,6 +193,8 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
+    # Every tested weight must come from the checkpoint (MMEngine loads non-strictly).
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='CheckpointFitsModelHook')]
     if tta:
         from tbmm.apis.inference import apply_tta_config  # registers WBFTTAModel
         apply_tta_config(cfg)

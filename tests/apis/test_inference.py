@@ -394,3 +394,15 @@ def test_infer_into_its_input_folder_does_not_read_its_own_overlays(tmp_path, ch
         preds = read_annotations(scans / 'predictions.json', require_scores=True)
         assert [p['file_name'] for p in preds] == ['a.png']
     assert not (scans / 'overlays' / 'overlays').exists()
+
+
+def test_checkpoint_of_another_model_is_refused(checkpoint):
+    from tbmm.apis.inference import init_model
+    from tbmm.checkpoint import CheckpointMismatchError
+
+    main = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'retinanet_r101_fpn_10e_chestxdet.py')
+    with pytest.raises(CheckpointMismatchError, match='does not fit the config.s model: .* missing'):
+        init_model(main, checkpoint)  # an R-18 checkpoint for the R-101 config
+    # The fast config's folded BatchNorm and channels_last keep the plain model's weights.
+    fast = osp.join(REPO_ROOT, 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    assert init_model(fast, checkpoint).dataset_meta['classes'][0] == 'Consolidation'

@@ -178,3 +178,21 @@ def test_checkpoint_given_where_the_config_goes_is_one_error(repo_root, tmp_path
     torch.save({'state_dict': {}}, checkpoint)
     with pytest.raises(RunConfigError, match='not a config file .* config first, then the checkpoint'):
         prepare_test_config(str(checkpoint), str(repo_root / PHANTOM))
+
+
+def test_checkpoint_of_another_model_stops_the_test(trained_phantom, tmp_path, repo_root):
+    from tbmm.checkpoint import CheckpointMismatchError
+
+    # The R-18 phantom checkpoint under the R-101 config: MMEngine alone would log the mismatches
+    # and evaluate randomly initialised layers.
+    work_dir, opts = trained_phantom
+    opts = dict(opts, **{'model.backbone.init_cfg': None})
+    cfg = prepare_test_config(str(repo_root / MAIN), osp.join(work_dir, 'epoch_2.pth'),
+                              work_dir=str(tmp_path), cfg_options=opts)
+    with pytest.raises(CheckpointMismatchError) as info:
+        run_test(cfg)
+    message = str(info.value)
+    assert message.startswith(f'{work_dir}/epoch_2.pth: this checkpoint does not fit the config')
+    assert 'another shape (first: backbone.layer1.0.conv1.weight [64, 64, 3, 3] in the checkpoint' in message
+    assert '\n' not in message
+    assert not osp.exists(osp.join(tmp_path, 'test.metrics.json'))
