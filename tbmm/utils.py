@@ -74,6 +74,31 @@ def worker_user_error_message(error, error_types):
     return original.group(1) if original else last_line
 
 
+def config_mistake_message(error):
+    """One line for a config mistake that MMEngine's registry reports as a bare ``KeyError`` (an
+    unknown ``type``) or ``TypeError`` (a key the built class does not take), else ``None``."""
+    text = str(error.args[0]) if error.args else ''
+    if isinstance(error, KeyError):
+        unknown = re.match(r'(\S+) is not in the (\S+) registry', text)
+        if unknown:
+            return (f'{unknown.group(1)} is not in the {unknown.group(2)} registry: a misspelt '
+                    f'type in the config or --cfg-options, or a module the config does not import')
+    if (isinstance(error, TypeError) and 'unexpected keyword argument' in text
+            and _raised_while_building(error)):
+        return f'{text}: a misspelt or misplaced key in the config or --cfg-options'
+    return None
+
+
+def _raised_while_building(error):
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename.endswith(
+                osp.join('mmengine', 'registry', 'build_functions.py')):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
 def run_cli(main, argv=None):
     """Run a tool's ``main``; user mistakes end in one ``error:`` line and exit code 2, not a traceback."""
     try:
@@ -81,7 +106,7 @@ def run_cli(main, argv=None):
     except Exception as e:  # noqa: BLE001  (anything else is re-raised as it is)
         # Looked up only now: the error types' modules import mmdet, which a tool may not need.
         error_types = user_error_types()
-        message = worker_user_error_message(e, error_types)
+        message = worker_user_error_message(e, error_types) or config_mistake_message(e)
         if message is None and not isinstance(e, error_types):
             raise
         print(f'error: {message or e}', file=sys.stderr)

@@ -66,3 +66,39 @@ class _Bug:
 def test_other_errors_in_a_worker_keep_their_traceback():
     with pytest.raises(ZeroDivisionError, match='a bug, not a user mistake'):
         run_cli(_iterate(_RaisingDataset(_Bug())), [])
+
+
+def _build_from_config(cfg):
+    def main(argv):
+        from mmdet.registry import MODELS
+        from mmengine.registry import init_default_scope
+        init_default_scope('mmdet')
+        MODELS.build(cfg)
+    return main
+
+
+def test_misspelt_type_in_a_config_is_one_error_line(capsys):
+    assert run_cli(_build_from_config(dict(type='RetinaHed')), []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: RetinaHed is not in the mmdet::model registry: a misspelt type')
+    assert '\n' not in err
+
+
+def test_misspelt_key_in_a_config_is_one_error_line(repo_root, capsys):
+    from tbmm.apis.runner import load_config
+    cfg = load_config(str(repo_root / 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'))
+    cfg = cfg.model
+    cfg.backbone.depht = 18
+    assert run_cli(_build_from_config(cfg), []) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unexpected keyword argument 'depht'" in err
+    assert err.endswith('a misspelt or misplaced key in the config or --cfg-options')
+
+
+def test_a_type_error_of_tbmm_itself_keeps_its_traceback():
+    def main(argv):
+        def takes_nothing():
+            pass
+        takes_nothing(unexpected=1)  # not raised while MMEngine builds from a config
+    with pytest.raises(TypeError, match='unexpected keyword argument'):
+        run_cli(main, [])
