@@ -154,9 +154,14 @@ def main(argv=None):
 def _parse_cfg_options(options):
     if not options:
         return None
-    from tbmm.apis.runner import DictAction
+    from tbmm.benchmark import BenchmarkSettingsError
+    from tbmm.cli import CfgOptionsAction
     namespace = argparse.Namespace()
-    DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, options)
+    action = CfgOptionsAction(option_strings=['--cfg-options'], dest='cfg_options')
+    try:
+        action(None, namespace, options)
+    except argparse.ArgumentError as e:
+        raise BenchmarkSettingsError(str(e)) from None
     return namespace.cfg_options
 
 

@@ -19,7 +19,7 @@ import sys
 if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
+from tbmm.cli import CfgOptionsAction  # noqa: E402
 
 from tbmm.analysis.browse import SPLITS  # noqa: E402
 
@@ -32,7 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--split', choices=SPLITS, default='train',
                         help='which data loader\'s data set and pipeline (default train)')
     parser.add_argument('--seed', type=int, help='pick the images at random with this seed')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. '
                         'train_dataloader.dataset.data_root=data/phantom/')
     return parser.parse_args(argv)

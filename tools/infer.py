@@ -23,7 +23,7 @@ import sys
 if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
+from tbmm.cli import CfgOptionsAction  # noqa: E402
 
 # How many unreadable files are named on the terminal (all of them go to unreadable.txt).
 _LISTED_FAILURES = 10
@@ -50,7 +50,7 @@ def parse_args(argv=None):
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full '
                         'pickle: only for files you trust)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. model.test_cfg.score_thr=0.1')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)

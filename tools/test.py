@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from mmengine.config import DictAction
+from tbmm.cli import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -29,7 +29,7 @@ def parse_args(argv=None):
                         help='test under mixed precision (float16 on CUDA, bfloat16 on CPUs with '
                         'bfloat16 hardware) or not (--no-amp); default: as the config says '
                         '(test_cfg.fp16: on in the _fast_amp configs)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

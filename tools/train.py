@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mmengine.config import DictAction
+from tbmm.cli import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -28,7 +28,7 @@ def parse_args(argv=None):
                         help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
                         'only for files you trust)')
     parser.add_argument('--load-from', help='initialise the model from this checkpoint')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. train_cfg.max_epochs=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher (tools/dist_train.sh uses pytorch)')

@@ -9,7 +9,7 @@ import logging
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the CLIs)
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
