@@ -17,17 +17,26 @@ CHESTXDET13_CLASSES = (
 DEFAULT_CLASSES = CHESTXDET_9_CLASSES
 
 
+CLASS_PRESETS = {
+    'chestxdet9': CHESTXDET_9_CLASSES,
+    'chestxdet10': CHESTXDET10_CLASSES,
+    'chestxdet13': CHESTXDET13_CLASSES,
+}
+
+
 def parse_class_list(text):
-    """Parse ``"A,B,C"`` (or a known preset name) into a tuple of class names."""
-    presets = {
-        'chestxdet9': CHESTXDET_9_CLASSES,
-        'chestxdet10': CHESTXDET10_CLASSES,
-        'chestxdet13': CHESTXDET13_CLASSES,
-    }
+    """Parse ``"A,B,C"`` (or a preset name of :data:`CLASS_PRESETS`) into a tuple of class names.
+
+    A single name starting with ``chestxdet`` that is no preset is refused as a misspelt preset
+    (which would otherwise be a one-class list matching nothing); ``"name,"`` is that one class.
+    """
     if text is None:
         return DEFAULT_CLASSES
-    if text.lower() in presets:
-        return presets[text.lower()]
+    if text.lower() in CLASS_PRESETS:
+        return CLASS_PRESETS[text.lower()]
+    if ',' not in text and text.strip().lower().startswith('chestxdet'):
+        raise ValueError(f'unknown class preset {text!r}: the presets are '
+                         f'{", ".join(CLASS_PRESETS)} (for a class of that name write "{text},")')
     names = tuple(n.strip() for n in text.split(',') if n.strip())
     if not names:
         raise ValueError(f'empty class list: {text!r}')
