@@ -14,6 +14,7 @@ image sizes).
 :func:`inspect_image` and :func:`clip_box_to_image` are shared with
 :class:`~tbmm.datasets.ChestXDetDataset` (``check_images=True``), so the tool and training agree.
 """
+import difflib
 import os
 import os.path as osp
 from collections import Counter
@@ -249,11 +250,13 @@ def _where(ann_file, index, file_name):
 
 
 def _suggestion(name, classes):
-    """A "did you mean" hint for a class name that differs from a known one in case or spaces."""
+    """A "did you mean" hint for a class name that differs from a known one in case or spaces,
+    or by a typo (``Nodul``, ``Nodules``); none for a different class (``Pneumothorax``)."""
     def key(text):
         return ''.join(text.lower().split())
-    matches = [c for c in classes if key(c) == key(name)]
-    return f" (did you mean {matches[0]!r}?)" if matches else ''
+    keys = {key(c): c for c in classes}
+    close = difflib.get_close_matches(key(name), list(keys), n=1, cutoff=0.8)
+    return f" (did you mean {keys[close[0]]!r}?)" if close else ''
 
 
 def validate_dataset(ann_file, img_dir, classes: Sequence[str] = DEFAULT_CLASSES,

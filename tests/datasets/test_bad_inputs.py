@@ -191,3 +191,17 @@ def test_decode_is_needed_for_corrupt_pixel_data_in_a_complete_file():
     header_only = validate_dataset(*paths(case))
     assert header_only.ok and header_only.images_found == 1
     assert not validate(case).ok  # the case's options decode
+
+
+def test_misspelt_classes_get_a_did_you_mean_and_other_classes_do_not(tmp_path):
+    case = by_name('class_name_wrong_case')
+    records = json.loads((CORPUS / case['ann']).read_text(encoding='utf-8'))
+    names = ('Nodules', 'Efusion', 'Pneumothorax')
+    records = [dict(records[0], syms=list(names), boxes=records[0]['boxes'][:1] * len(names))]
+    ann = tmp_path / 'typos.json'
+    ann.write_text(json.dumps(records), encoding='utf-8')
+    report = validate_dataset(str(ann), paths(case)[1], classes=parse_class_list('chestxdet9'))
+    text = report.format(max_listed=0)
+    assert "'Nodules' (1) (did you mean 'Nodule'?)" in text
+    assert "'Efusion' (1) (did you mean 'Effusion'?)" in text
+    assert "'Pneumothorax' (1)" in text and "'Pneumothorax' (1) (did" not in text
