@@ -143,6 +143,18 @@ def test_detection_in_an_image_without_ground_truth_never_matches():
     assert is_tp.tolist() == [False, True]
 
 
+def test_predictions_of_another_image_set_are_rejected():
+    gt = [record('a.png', ['Nodule'], [[0, 0, 10, 10]])]
+    pred = [record('x.png', ['Nodule'], [[0, 0, 10, 10]], [0.9]), record('y.png', scores=[])]
+    with pytest.raises(ValueError, match="none of the 2 prediction records is for an image of "
+                                         "the ground truth .first: 'x.png'"):
+        evaluate_records(gt, pred, CLASSES)
+    # One matching record is enough: the others are counted, and no predictions at all is valid.
+    assert evaluate_records(gt, pred + [record('a.png', scores=[])], CLASSES)['images'][
+        'n_pred_files_not_in_gt'] == 2
+    assert evaluate_records(gt, [], CLASSES)['overall']['ap50'] == 0.0
+
+
 def test_duplicate_file_names_are_rejected():
     with pytest.raises(ValueError, match='duplicate'):
         evaluate_records([record('a'), record('a')], [], CLASSES)

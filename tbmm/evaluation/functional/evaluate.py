@@ -151,6 +151,11 @@ def evaluate_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=
     gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
     det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index,
                                                        'pred')
+    if pred_records and len(unknown_files) == len(pred_records):
+        # Scoring that as "no detections" would report zeros for a mix-up of files.
+        raise ValueError(f'none of the {len(pred_records)} prediction records is for an image of '
+                         f'the ground truth (first: {unknown_files[0]!r}): predictions of another '
+                         f'image set?')
     coco = coco_ap_per_class(n_images, len(classes), gt.boxes, gt.labels, gt.images, det.boxes,
                              det.scores, det.labels, det.images)
 
