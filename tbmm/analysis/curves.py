@@ -134,8 +134,12 @@ def find_scalar_files(work_dir):
 def read_scalars(path):
     """The entries of one scalars file. A cut-off last line (a run still writing) is skipped."""
     entries = []
-    with open(path, encoding='utf-8') as f:
-        lines = f.read().splitlines()
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        raise ScalarLogError(f'{path}: not a text file (a checkpoint?); give a work dir or its '
+                             f'<timestamp>/{SCALARS_FILE}') from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -77,6 +77,13 @@ def test_cut_off_last_line_is_skipped_but_a_broken_middle_line_is_an_error(tmp_p
         read_training_log(tmp_path / 'b')
 
 
+def test_a_binary_file_is_a_one_line_error(tmp_path):
+    checkpoint = tmp_path / 'epoch_1.pth'
+    checkpoint.write_bytes(b'PK\x03\x04\x80\x02\xff\xfe binary')
+    with pytest.raises(ScalarLogError, match='epoch_1.pth: not a text file .a checkpoint.'):
+        read_training_log(checkpoint)
+
+
 def test_missing_logs_are_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match='no such work dir'):
         find_scalar_files(tmp_path / 'nope')
