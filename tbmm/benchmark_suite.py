@@ -167,6 +167,11 @@ def run_suite(runs, device, json_path, data=None, image_size=1024, iters=15, war
     return records
 
 
+def failed_runs(records):
+    """The records of runs that failed (not those skipped for want of data on disk)."""
+    return [r for r in records if 'error' in r and not r['error'].startswith('skipped:')]
+
+
 def _measure(run, settings):
     cfg_options = dict(run.cfg_options) if run.cfg_options else None
     if not run.compare_stock:

@@ -70,3 +70,19 @@ def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['--suite', 'no-such-suite', '--json', str(tmp_path / 'x.jsonl')])
     assert 'compile-fp16' in capsys.readouterr().err  # the choices come from SUITES
+    with pytest.raises(SystemExit):
+        main([MAIN, '--profile', str(tmp_path / 'p.txt')])  # without --breakdown
+    assert '--profile writes the profiler table of --breakdown' in capsys.readouterr().err
+
+
+def test_suite_with_a_failed_run_exits_1(repo_root, monkeypatch, tmp_path, capsys):
+    from tools.benchmark import exit_status, main
+    monkeypatch.chdir(repo_root)
+    # On a CPU the fp16 model-step row fails; the end-to-end row is skipped (no --data).
+    records = main(['--suite', 'compile-fp16', '--device', 'cpu', '--json',
+                    str(tmp_path / 'x.jsonl'), '--image-size', '64', '--iters', '1'])
+    assert [r['error'].split(':')[0] for r in records] == ['skipped', 'BenchmarkSettingsError']
+    assert exit_status(records) == 1
+    assert '1 of 2 run(s) failed: train-fast_amp-fp16_compile' in capsys.readouterr().err
+    assert exit_status(records[:1]) == 0  # skipped only
+    assert exit_status(2) == 2

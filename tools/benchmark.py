@@ -72,6 +72,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.suite is None and args.config is None:
         parser.error('give a config, or --suite')
+    if args.profile and not args.breakdown:
+        parser.error('--profile writes the profiler table of --breakdown: give both')
     if args.suite is not None:
         if args.config is not None:
             parser.error('--suite runs its own configs: give no config with it')
@@ -82,7 +84,7 @@ def parse_args(argv=None):
 
 def run_suite_cli(args, device):
     from tbmm.benchmark import markdown_table
-    from tbmm.benchmark_suite import SUITES, run_suite, with_overrides
+    from tbmm.benchmark_suite import SUITES, failed_runs, run_suite, with_overrides
     runs = SUITES[args.suite]
     overrides = {name: value for name, value in
                  (('batch_size', args.batch_size), ('num_workers', args.num_workers))
@@ -95,7 +97,19 @@ def run_suite_cli(args, device):
     if args.markdown:
         with open(args.markdown, 'w') as f:
             f.write(markdown_table(args.json))
+    failed = failed_runs(records)
+    if failed:
+        print(f'{len(failed)} of {len(records)} run(s) failed: '
+              + ', '.join(r['label'] for r in failed), file=sys.stderr)
     return records
+
+
+def exit_status(result):
+    """``run_cli``'s code for a user mistake; 1 when a suite run failed; else 0."""
+    if isinstance(result, int):
+        return result
+    from tbmm.benchmark_suite import failed_runs
+    return 1 if isinstance(result, list) and failed_runs(result) else 0
 
 
 def main(argv=None):
@@ -167,5 +181,5 @@ def _parse_cfg_options(options):
 
 if __name__ == '__main__':
     from tbmm.utils import run_cli
-    status = run_cli(main)  # main returns its records; run_cli an exit code for a user mistake
-    sys.exit(status if isinstance(status, int) else 0)
+    # main returns its records; run_cli an exit code for a user mistake
+    sys.exit(exit_status(run_cli(main)))
