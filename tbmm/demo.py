@@ -29,21 +29,22 @@ DEMO_PHANTOM_OPTIONS = dict(
 
 def ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed):
     """Generate the phantom data set unless one with the same parameters is already there."""
-    from tbmm.datasets.phantom import make_phantom_dataset
+    from tbmm.datasets.phantom import PHANTOM_PARAMS_FILE, make_phantom_dataset
 
     params = dict(num_train=num_train, num_test=num_test, image_size=image_size, seed=seed,
                   **DEMO_PHANTOM_OPTIONS)
-    stamp = osp.join(data_root, 'phantom_params.json')
+    stamp = osp.join(data_root, PHANTOM_PARAMS_FILE)
     if osp.isfile(stamp):
         with open(stamp) as f:
-            if json.load(f) == json.loads(json.dumps(params)):
-                _say(f'phantom data set already in {data_root} ({num_train} train / {num_test} test)')
-                return
+            written = json.load(f)
+        # The file holds every argument; the ones not given here are make_phantom_dataset's
+        # defaults either way.
+        if {key: written.get(key) for key in params} == json.loads(json.dumps(params)):
+            _say(f'phantom data set already in {data_root} ({num_train} train / {num_test} test)')
+            return
     _say(f'writing phantom data set to {data_root} ({num_train} train / {num_test} test, '
          f'{image_size}x{image_size})')
     make_phantom_dataset(data_root, **params)
-    with open(stamp, 'w') as f:
-        json.dump(params, f)
 
 
 def find_best_checkpoint(work_dir):

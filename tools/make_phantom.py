@@ -72,4 +72,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

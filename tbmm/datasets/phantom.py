@@ -17,6 +17,7 @@ Boxes are tightened around what was actually drawn, so a box never contains empt
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import os.path as osp
@@ -29,6 +30,7 @@ import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import write_annotations
+from tbmm.utils import UserInputError
 
 # --------------------------------------------------------------------------------------------
 # Box statistics of the real data
@@ -36,6 +38,13 @@ from tbmm.datasets.annotations import write_annotations
 
 #: Image size the real annotations (and :data:`REAL_BOX_STATS`) refer to.
 REFERENCE_IMAGE_SIZE = 1024
+class PhantomFolderError(UserInputError):
+    """A folder the phantom set must not be written into (its images may be real data)."""
+
+
+#: What :func:`make_phantom_dataset` writes into its folder: its arguments, and the mark that the
+#: folder's images are a phantom set's (which a new set may replace).
+PHANTOM_PARAMS_FILE = 'phantom_params.json'
 
 #: Cumulative probabilities at which :attr:`BoxSizeStats.sqrt_area_quantiles` are given.
 SIZE_QUANTILE_LEVELS = (0.02, 0.10, 0.25, 0.50, 0.75, 0.90, 0.98)
@@ -799,6 +808,11 @@ def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
     ``min_class_fraction`` floors each class's share of lesions (1/len(classes) balances them);
     ``lesions_per_image`` maps a lesion count to its probability for positive images (default
     :data:`LESIONS_PER_IMAGE_PROBS`, close to the real data).
+
+    The arguments go to ``out_root/phantom_params.json``. A folder that has one holds an earlier
+    phantom set, whose images are removed first (a smaller set leaves none behind); a folder whose
+    image folders hold files without it is refused (:class:`PhantomFolderError`): it may be real
+    data.
     """
     classes = tuple(classes)
     _check_known(classes)
@@ -811,6 +825,11 @@ def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
         if not 0.0 <= value <= 1.0:
             raise ValueError(f'{name} must be within [0, 1], got {value}')
     out_root = os.fspath(out_root)
+    params = dict(num_train=num_train, num_test=num_test, image_size=image_size, seed=seed,
+                  negative_fraction=negative_fraction, multilabel_fraction=multilabel_fraction,
+                  classes=list(classes), min_class_fraction=min_class_fraction,
+                  lesions_per_image=lesions_per_image)
+    _clear_earlier_phantom(out_root)
     result = dict(root=out_root, num_train=num_train, num_test=num_test, box_counts={})
     first_index = 0
     for split_id, (split, num_images) in enumerate((('train', num_train), ('test', num_test))):
@@ -834,4 +853,22 @@ def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
         result[f'{split}_ann_file'] = ann_file
         result[f'{split}_img_dir'] = img_dir
         result['box_counts'][split] = {c: box_counts.get(c, 0) for c in classes}
+    with open(osp.join(out_root, PHANTOM_PARAMS_FILE), 'w', encoding='utf-8') as f:
+        json.dump(params, f)
     return PhantomDataset(**result)
+
+
+def _clear_earlier_phantom(out_root):
+    """Remove an earlier phantom set's images from ``out_root``; refuse a folder of other images."""
+    image_dirs = [osp.join(out_root, f'{split}_data') for split in ('train', 'test')]
+    present = [osp.join(d, name) for d in image_dirs if osp.isdir(d) for name in os.listdir(d)]
+    if not present:
+        return
+    if not osp.isfile(osp.join(out_root, PHANTOM_PARAMS_FILE)):
+        raise PhantomFolderError(
+            f'{out_root}: its image folders hold {len(present)} file(s) but no '
+            f'{PHANTOM_PARAMS_FILE}, so they are not a phantom set and may be real data; write the '
+            f'phantom to an empty or new folder')
+    for path in present:
+        if path.endswith('.png') and osp.isfile(path):
+            os.remove(path)

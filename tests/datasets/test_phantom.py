@@ -159,3 +159,27 @@ def test_command_line_tool(tmp_path, capsys):
     assert str(tmp_path) in out and 'Consolidation' in out
     assert len(read_annotations(tmp_path / 'annotation' / 'train.json')) == 3
     assert len(list((tmp_path / 'test_data').glob('*.png'))) == 2
+
+
+def test_a_smaller_set_replaces_an_earlier_one_without_leftovers(tmp_path):
+    make_phantom_dataset(tmp_path, num_train=4, num_test=2, image_size=64, seed=1)
+    make_phantom_dataset(tmp_path, num_train=2, num_test=1, image_size=64, seed=1)
+    train = read_annotations(tmp_path / 'annotation' / 'train.json')
+    assert sorted(p.name for p in (tmp_path / 'train_data').glob('*.png')) == sorted(
+        r['file_name'] for r in train)
+    assert len(list((tmp_path / 'test_data').glob('*.png'))) == 1
+
+
+def test_a_folder_of_other_images_is_refused_and_left_alone(tmp_path, capsys):
+    from tbmm.datasets.phantom import PhantomFolderError
+    from tbmm.utils import run_cli
+
+    (tmp_path / 'train_data').mkdir()
+    real = tmp_path / 'train_data' / '00000.png'
+    real.write_bytes(b'a real radiograph')
+    with pytest.raises(PhantomFolderError, match='not a phantom set and may be real data'):
+        make_phantom_dataset(tmp_path, num_train=2, num_test=1, image_size=64)
+    assert real.read_bytes() == b'a real radiograph'
+    main = runpy.run_path(str(TOOL))['main']
+    assert run_cli(main, [str(tmp_path), '--num-train', '1', '--image-size', '64']) == 2
+    assert 'may be real data' in capsys.readouterr().err
