@@ -123,6 +123,12 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
     if resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
+        from mmengine.runner import find_latest_checkpoint
+        if find_latest_checkpoint(cfg.work_dir) is None:
+            # MMEngine says "Auto resumed from the latest checkpoint None." and starts afresh.
+            from mmengine.logging import print_log
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, so training starts from '
+                      f'scratch', logger='current', level=logging.WARNING)
     elif resume is not None:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'checkpoint to resume from not found: {resume}')

@@ -196,3 +196,9 @@ def test_checkpoint_of_another_model_stops_the_test(trained_phantom, tmp_path, r
     assert 'another shape (first: backbone.layer1.0.conv1.weight [64, 64, 3, 3] in the checkpoint' in message
     assert '\n' not in message
     assert not osp.exists(osp.join(tmp_path, 'test.metrics.json'))
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_scratch(repo_root, tmp_path, capsys):
+    cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), resume='auto')
+    assert cfg.resume is True
+    assert f'--resume: no checkpoint in {tmp_path} yet' in capsys.readouterr().out
