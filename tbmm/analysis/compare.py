@@ -27,6 +27,7 @@ class RunMetrics:
     source: str  # 'test' or 'val epoch N' / 'val iter N'
     per_class: Dict[str, Optional[float]]
     mean: Optional[float]
+    n_images: Optional[int] = None  # test images, where the metrics file says (not validation)
 
 
 def _from_test_result(path, metric):
@@ -39,7 +40,8 @@ def _from_test_result(path, metric):
     except (KeyError, TypeError, AttributeError):
         raise ValueError(f'{path}: not a metrics JSON of tools/test.py / tools/evaluate.py '
                          '(needs "classes", "per_class" and "overall")') from None
-    return per_class, mean
+    n_images = (result.get('images') or {}).get('n_images')
+    return per_class, mean, n_images
 
 
 def _from_validation(work_dir, metric, step=None):
@@ -105,8 +107,8 @@ def load_run_metrics(work_dir, metric='AP50', source='auto', label=None, step=No
     if source == 'test' or (source == 'auto' and osp.isfile(test_path)):
         if not osp.isfile(test_path):
             raise FileNotFoundError(f'{test_path}: not found (run tools/test.py first)')
-        per_class, mean = _from_test_result(test_path, metric)
-        return RunMetrics(label, 'test', per_class, mean)
+        per_class, mean, n_images = _from_test_result(test_path, metric)
+        return RunMetrics(label, 'test', per_class, mean, n_images)
     if source not in ('auto', 'val'):
         raise ValueError(f"source must be 'auto', 'test' or 'val', got {source!r}")
     per_class, mean, where = _from_validation(work_dir, metric, step)
@@ -152,4 +154,8 @@ def format_comparison(runs, metric='AP50'):
     note = 'Best per row in bold. n/a: class without ground truth or not logged.'
     if len(sources) > 1:
         note += ' Columns mix test and validation results, which are on different images.'
+    test_sizes = sorted({run.n_images for run in runs if run.n_images is not None})
+    if len(test_sizes) > 1:
+        note += (f' The test results are on test sets of different sizes '
+                 f'({", ".join(map(str, test_sizes))} images): not comparable.')
     return '\n'.join(lines) + '\n\n' + note + '\n'

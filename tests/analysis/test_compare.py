@@ -24,12 +24,13 @@ def write_validation(work_dir, per_epoch):
     path.write_text(''.join(json.dumps(line) + '\n' for line in lines))
 
 
-def write_test_metrics(work_dir, values):
+def write_test_metrics(work_dir, values, n_images=80):
     work_dir.mkdir(parents=True, exist_ok=True)
     result = {'classes': list(values),
               'per_class': {n: {'ap50': v, 'froc_avgrecall': None if v is None else v / 2}
                             for n, v in values.items()},
-              'overall': {'ap50': 0.5, 'froc_avgrecall': 0.25}}
+              'overall': {'ap50': 0.5, 'froc_avgrecall': 0.25},
+              'images': {'n_images': n_images}}
     (work_dir / 'test.metrics.json').write_text(json.dumps(result))
 
 
@@ -68,6 +69,15 @@ def test_froc_and_test_metrics_take_precedence(two_runs, tmp_path):
     assert cells(table, 'Fracture') == ['n/a', 'n/a']
     assert 'mix test and validation' in table
     assert load_run_metrics(b, source='val').source == 'val epoch 1'
+
+
+def test_test_results_on_test_sets_of_different_sizes_are_flagged(tmp_path):
+    write_test_metrics(tmp_path / 'a', {'Nodule': 0.2})
+    write_test_metrics(tmp_path / 'b', {'Nodule': 0.4}, n_images=6)
+    write_test_metrics(tmp_path / 'c', {'Nodule': 0.3})
+    runs = [load_run_metrics(tmp_path / name) for name in 'abc']
+    assert 'test sets of different sizes (6, 80 images)' in format_comparison(runs)
+    assert 'different sizes' not in format_comparison([runs[0], runs[2]])
 
 
 def test_run_without_results_is_file_not_found(tmp_path):
