@@ -5,42 +5,38 @@ from torch.utils.data import DataLoader, Dataset
 from tbmm.utils import run_cli
 
 
-class _RaisingDataset(Dataset):
-    """One item whose loading raises what ``make_error`` returns (in the worker process)."""
+class _OneItem(Dataset):
+    """One item, loaded by calling ``load`` (in the DataLoader's worker process)."""
 
-    def __init__(self, make_error):
-        self.make_error = make_error
-
-    def __len__(self):
-        return 1
-
-    def __getitem__(self, index):
-        raise self.make_error()
-
-
-class _ReadMissingImage(Dataset):
-
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, load):
+        self.load = load
 
     def __len__(self):
         return 1
 
     def __getitem__(self, index):
-        from tbmm.datasets.image_io import read_xray
-        return read_xray(self.path)
+        return self.load()
 
 
-def _iterate(dataset):
+def _iterate(load):
     def main(argv):
-        for _ in DataLoader(dataset, num_workers=1):
+        for _ in DataLoader(_OneItem(load), num_workers=1):
             pass
     return main
 
 
+class _ReadImage:
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self):
+        from tbmm.datasets.image_io import read_xray
+        return read_xray(self.path)
+
+
 def test_unreadable_image_in_a_worker_is_one_error_line(tmp_path, capsys):
     missing = tmp_path / 'missing.png'
-    assert run_cli(_iterate(_ReadMissingImage(missing)), []) == 2
+    assert run_cli(_iterate(_ReadImage(missing)), []) == 2
     assert capsys.readouterr().err.strip() == f'error: {missing}: no such file'
 
 
@@ -48,11 +44,11 @@ class _UnsafeCheckpoint:
     # An error type PyTorch cannot rebuild from one message: re-raised as a RuntimeError.
     def __call__(self):
         from tbmm.checkpoint import UnsafeCheckpointError
-        return UnsafeCheckpointError('/data/model.pth', ['os.system'])
+        raise UnsafeCheckpointError('/data/model.pth', ['os.system'])
 
 
 def test_user_error_re_raised_as_runtime_error_is_one_error_line(capsys):
-    assert run_cli(_iterate(_RaisingDataset(_UnsafeCheckpoint())), []) == 2
+    assert run_cli(_iterate(_UnsafeCheckpoint()), []) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith('error: /data/model.pth: refusing to load this checkpoint: ')
     assert '\n' not in err
@@ -60,12 +56,12 @@ def test_user_error_re_raised_as_runtime_error_is_one_error_line(capsys):
 
 class _Bug:
     def __call__(self):
-        return ZeroDivisionError('a bug, not a user mistake')
+        raise ZeroDivisionError('a bug, not a user mistake')
 
 
 def test_other_errors_in_a_worker_keep_their_traceback():
     with pytest.raises(ZeroDivisionError, match='a bug, not a user mistake'):
-        run_cli(_iterate(_RaisingDataset(_Bug())), [])
+        run_cli(_iterate(_Bug()), [])
 
 
 def _build_from_config(cfg):
