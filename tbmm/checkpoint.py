@@ -83,7 +83,8 @@ class CheckpointReadError(UserInputError):
 
 # What torch.load raises for damaged files torch.save did write: a cut-off zip archive
 # (RuntimeError "PytorchStreamReader failed ..."), a cut-off pickle (EOFError, UnpicklingError
-# without weights_only), CUDA tensors without CUDA (RuntimeError).
+# without weights_only), CUDA tensors without CUDA (RuntimeError), and whatever else the unpickler
+# makes of damaged bytes (KeyError, ValueError, IndexError).
 _UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, KeyError, EOFError, ValueError, IndexError)
 
 

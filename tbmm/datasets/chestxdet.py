@@ -14,7 +14,6 @@ from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLI
 from tbmm.visualization.overlay import class_color
 
 
-
 class DatasetBuildError(ValueError):
     """The data set cannot be built as configured; the message says what to change."""
 

@@ -38,13 +38,6 @@ from tbmm.utils import UserInputError
 
 #: Image size the real annotations (and :data:`REAL_BOX_STATS`) refer to.
 REFERENCE_IMAGE_SIZE = 1024
-class PhantomFolderError(UserInputError):
-    """A folder the phantom set must not be written into (its images may be real data)."""
-
-
-#: What :func:`make_phantom_dataset` writes into its folder: its arguments, and the mark that the
-#: folder's images are a phantom set's (which a new set may replace).
-PHANTOM_PARAMS_FILE = 'phantom_params.json'
 
 #: Cumulative probabilities at which :attr:`BoxSizeStats.sqrt_area_quantiles` are given.
 SIZE_QUANTILE_LEVELS = (0.02, 0.10, 0.25, 0.50, 0.75, 0.90, 0.98)
@@ -791,6 +784,15 @@ def plan_split(rng: np.random.Generator, num_images: int, classes: Sequence[str]
             lesions = [MULTILABEL_PAIR] + lesions[:3]
         plan[index] = lesions
     return plan
+
+
+#: What :func:`make_phantom_dataset` writes into its folder: its arguments, and the mark that the
+#: folder's images are a phantom set's (which a new set may replace).
+PHANTOM_PARAMS_FILE = 'phantom_params.json'
+
+
+class PhantomFolderError(UserInputError):
+    """A folder the phantom set must not be written into (its images may be real data)."""
 
 
 def make_phantom_dataset(out_root, num_train: int = 300, num_test: int = 60,
