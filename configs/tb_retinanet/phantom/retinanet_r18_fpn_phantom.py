@@ -45,6 +45,8 @@ train_dataloader = dict(
     num_workers=1,
     dataset=dict(data_root=data_root, ann_file='annotation/train.json',
                  data_prefix=dict(img='train_data/'), pipeline=train_pipeline))
+# The phantom set has no validation split: validation runs on the test set, so its curves show
+# progress, and the demo tests the last checkpoint, not the best-by-validation one.
 val_dataloader = dict(
     batch_size=8,
     num_workers=1,
