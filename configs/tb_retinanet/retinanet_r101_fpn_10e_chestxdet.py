@@ -21,7 +21,7 @@ model = dict(
                    loss_cls=dict(type='MultiLabelFocalLoss')))
 
 max_epochs = 10
-train_cfg = dict(max_epochs=max_epochs, val_interval=1)
+train_cfg = dict(max_epochs=max_epochs)  # validation each epoch: schedule_1x's val_interval
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[7, 9], gamma=0.1),
@@ -29,11 +29,11 @@ param_scheduler = [
 # lr 0.01 is RetinaNet's rate for a total batch of 16; it is scaled to the real total batch
 # (GPUs x 2): 0.00125 on one GPU.
 optim_wrapper = dict(optimizer=dict(lr=0.01))
-auto_scale_lr = dict(enable=True, base_batch_size=16)
+auto_scale_lr = dict(enable=True)  # schedule_1x's base_batch_size=16
 
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='chestxdet/mAP50', rule='greater'))
+    checkpoint=dict(max_keep_ckpts=2, save_best='chestxdet/mAP50', rule='greater'))
 
 # No fixed visualizer name: MMEngine reuses a named visualizer across runners of one process, so a
 # test run after training (the demo, the tests) would log into the training run's folder.

@@ -12,7 +12,6 @@ classes = ('Consolidation', 'Fibrosis', 'Effusion', 'Nodule', 'Mass', 'Emphysema
            'Calcification', 'Atelectasis', 'Fracture')
 metainfo = dict(classes=classes)
 image_scale = (1024, 1024)
-backend_args = None
 
 train_pipeline = [
     dict(type='LoadXRayImageFromFile'),
