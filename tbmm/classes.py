@@ -24,6 +24,14 @@ CLASS_PRESETS = {
 }
 
 
+def covering_preset(names):
+    """The smallest preset of :data:`CLASS_PRESETS` holding every class in ``names``, or None."""
+    names = set(names)
+    fitting = [(len(classes), preset) for preset, classes in CLASS_PRESETS.items()
+               if names <= set(classes)]
+    return min(fitting)[1] if fitting else None
+
+
 def parse_class_list(text):
     """Parse ``"A,B,C"`` (or a preset name of :data:`CLASS_PRESETS`) into a tuple of class names.
 

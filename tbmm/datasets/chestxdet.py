@@ -6,7 +6,7 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import MMLogger, print_log
 
-from tbmm.classes import DEFAULT_CLASSES
+from tbmm.classes import DEFAULT_CLASSES, covering_preset
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,
@@ -88,6 +88,8 @@ class ChestXDetDataset(BaseDetDataset):
             img_path = osp.join(img_dir, record['file_name'])
             if not osp.isfile(img_path):
                 missing.append(record['file_name'])
+                # Its classes still count, so that one build error names every problem.
+                unknown.update(sym for sym in record['syms'] if sym not in label_of)
                 continue
             size = None
             if self.check_images:
@@ -95,6 +97,7 @@ class ChestXDetDataset(BaseDetDataset):
                     image = inspect_image(img_path)
                 except ImageReadError as e:
                     unreadable.append((index, record['file_name'], e.reason))
+                    unknown.update(sym for sym in record['syms'] if sym not in label_of)
                     continue
                 size = (image.width, image.height)
             instances = []
@@ -120,10 +123,14 @@ class ChestXDetDataset(BaseDetDataset):
                 data_info['width'], data_info['height'] = size
             data_list.append(data_info)
 
-        self._apply_unknown_class_policy(unknown, classes)
-        self._apply_missing_image_policy(missing, len(records), img_dir)
-        self._apply_unreadable_image_policy(unreadable, len(records))
-        self._check_boxes_outside(outside, clipped_boxes)
+        # Every problem in one error: fixing one and meeting the next on the rerun wastes a build.
+        problems = [problem for problem in (
+            self._unknown_class_problem(unknown, classes),
+            self._missing_image_problem(missing, len(records), img_dir),
+            self._unreadable_image_problem(unreadable, len(records)),
+            self._boxes_outside_problem(outside, clipped_boxes)) if problem]
+        if problems:
+            raise DatasetBuildError(f'{self.ann_file}: ' + '; also '.join(problems))
         if not data_list:
             raise DatasetBuildError(
                 f'{self.ann_file}: no images to load'
@@ -139,57 +146,66 @@ class ChestXDetDataset(BaseDetDataset):
             clipped_boxes=clipped_boxes)
         return data_list
 
-    def _apply_unknown_class_policy(self, unknown, classes):
+    def _unknown_class_problem(self, unknown, classes):
+        """The error for boxes of unlisted classes (``'error'`` policy), else None (logged)."""
         if not unknown:
-            return
+            return None
         counts = ', '.join(f'{name}: {n}' for name, n in unknown.most_common())
         if self.unknown_class_policy == 'error':
-            raise DatasetBuildError(
-                f'{self.ann_file}: {sum(unknown.values())} boxes have classes outside the '
-                f'{len(classes)}-class list ({counts}); set unknown_class_policy="drop" to drop '
-                'and count them, or use a config whose metainfo lists these classes')
+            preset = covering_preset(tuple(classes) + tuple(unknown))
+            example = f' (the {preset} classes cover them all)' if preset else ''
+            return (f'{sum(unknown.values())} boxes have classes outside the {len(classes)}-class '
+                    f'list ({counts}); set unknown_class_policy="drop" to drop and count them, or '
+                    f'use a config whose metainfo lists these classes{example}')
         print_log(
             f'{self.ann_file}: dropped {sum(unknown.values())} boxes of classes outside the '
             f'class list ({counts}); their images are kept', logger=MMLogger.get_current_instance(),
             level=30)
+        return None
 
-    def _apply_missing_image_policy(self, missing, n_records, img_dir):
+    def _missing_image_problem(self, missing, n_records, img_dir):
+        """The error for listed images not on disk (``'error'`` policy), else None (logged)."""
         if not missing:
-            return
+            return None
         first = ', '.join(missing[:5]) + (', ...' if len(missing) > 5 else '')
         if self.missing_image_policy == 'error':
-            raise DatasetBuildError(
-                f'{self.ann_file}: {len(missing)} of {n_records} listed images are missing under '
-                f'{img_dir!r} (first: {first}); fix data_root/data_prefix or set '
-                'missing_image_policy="skip" to leave them out with a count')
+            # With every image missing, skipping them would leave nothing: the paths are wrong.
+            remedy = ('fix data_root/data_prefix' if len(missing) == n_records else
+                      'fix data_root/data_prefix or set missing_image_policy="skip" to leave them '
+                      'out with a count')
+            return (f'{len(missing)} of {n_records} listed images are missing under {img_dir!r} '
+                    f'(first: {first}); {remedy}')
         print_log(
             f'{self.ann_file}: skipped {len(missing)} of {n_records} records whose image is missing '
             f'under {img_dir!r} (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+        return None
 
-    def _apply_unreadable_image_policy(self, unreadable, n_records):
+    def _unreadable_image_problem(self, unreadable, n_records):
+        """The error for unreadable images (``'error'`` policy), else None (logged)."""
         if not unreadable:
-            return
+            return None
         index, name, reason = unreadable[0]
         first = f'record {index} ({name!r}): {reason}'
         if self.missing_image_policy == 'error':
-            raise DatasetBuildError(
-                f'{self.ann_file}: {len(unreadable)} of {n_records} listed images are unreadable '
-                f'(first: {first}); replace them, or set missing_image_policy="skip" to leave them '
-                'out with a count (tools/validate_data.py lists them all)')
+            return (f'{len(unreadable)} of {n_records} listed images are unreadable (first: '
+                    f'{first}); replace them, or set missing_image_policy="skip" to leave them out '
+                    'with a count (tools/validate_data.py lists them all)')
         print_log(
             f'{self.ann_file}: skipped {len(unreadable)} of {n_records} records whose image is '
             f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+        return None
 
-    def _check_boxes_outside(self, outside, clipped_boxes):
-        if outside:
-            index, name, j, box, (width, height) = outside[0]
-            # Clipped to nothing, such a box gets an infinite regression target: the loss would
-            # turn infinite at the first batch holding it, whatever the learning rate.
-            raise DatasetBuildError(
-                f'{self.ann_file}: {len(outside)} boxes have no area inside their image (first: '
-                f'record {index} ({name!r}), box {j} {box} in a {width}x{height} image); fix or '
-                'remove them (tools/validate_data.py lists them all)')
+    def _boxes_outside_problem(self, outside, clipped_boxes):
+        """The error for boxes without area in their image, else None (clipped ones logged)."""
         if clipped_boxes:
             print_log(
                 f'{self.ann_file}: clipped {clipped_boxes} boxes that stick out of their image to '
                 'the image', logger=MMLogger.get_current_instance(), level=30)
+        if not outside:
+            return None
+        index, name, j, box, (width, height) = outside[0]
+        # Clipped to nothing, such a box gets an infinite regression target: the loss would turn
+        # infinite at the first batch holding it, whatever the learning rate.
+        return (f'{len(outside)} boxes have no area inside their image (first: record {index} '
+                f'({name!r}), box {j} {box} in a {width}x{height} image); fix or remove them '
+                '(tools/validate_data.py lists them all)')

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tbmm.classes import DEFAULT_CLASSES
+from tbmm.classes import DEFAULT_CLASSES, covering_preset
 from tbmm.datasets.annotations import AnnotationError, load_annotation_list, validate_record
 from tbmm.datasets.image_io import (_JPEG_END_OF_IMAGE, _JPEG_SIGNATURE, _JPEG_TAIL_WINDOW,
                                     _PNG_SIGNATURE, IMAGE_SUFFIXES, ImageReadError, read_xray,
@@ -132,6 +132,9 @@ class ValidationReport:
                   + (' (headers read; --decode decodes every image)' if not self.decoded
                      else ' (every image decoded)'))
         lines.append(f'  images:           {images}')
+        if self.records and self.images_missing == self.records:
+            lines.append(f'                    none of the listed images is in {self.img_dir}: '
+                         'wrong image folder?')
         if self.unlisted_images:
             first = ', '.join(self.unlisted_images[:3])
             lines.append(f'  not listed:       {len(self.unlisted_images)} image files in the '
@@ -148,8 +151,10 @@ class ValidationReport:
         lines.append(f'  boxes per class:  {per_class}')
         if self.unknown_classes:
             unknown = ', '.join(f'{c}: {n}' for c, n in self.unknown_classes.most_common())
+            preset = covering_preset(tuple(self.classes) + tuple(self.unknown_classes))
+            hint = f'; --classes {preset} covers them all' if preset else ''
             lines.append(f'  unknown classes:  {unknown} (boxes; not in the '
-                         f'{len(self.classes)}-class list)')
+                         f'{len(self.classes)}-class list{hint})')
         box_counts = [(BOX_OUTSIDE_IMAGE, 'without area inside the image'),
                       (BOX_PARTLY_OUTSIDE, 'partly outside (clipped)'), (TINY_BOX, 'tiny'),
                       (DUPLICATE_BOX, 'duplicated')]

@@ -205,3 +205,17 @@ def test_misspelt_classes_get_a_did_you_mean_and_other_classes_do_not(tmp_path):
     assert "'Nodules' (1) (did you mean 'Nodule'?)" in text
     assert "'Efusion' (1) (did you mean 'Effusion'?)" in text
     assert "'Pneumothorax' (1)" in text and "'Pneumothorax' (1) (did" not in text
+
+
+def test_summary_points_at_a_wrong_folder_and_the_class_preset(tmp_path):
+    from tbmm.classes import DEFAULT_CLASSES
+    records = [{'file_name': 'a.png', 'syms': ['Pneumothorax', 'Nodule'],
+                'boxes': [[1, 1, 9, 9], [2, 2, 8, 8]]},
+               {'file_name': 'b.png', 'syms': [], 'boxes': []}]
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(records), encoding='utf-8')
+    (tmp_path / 'empty').mkdir()
+    text = validate_dataset(str(ann), str(tmp_path / 'empty'), classes=DEFAULT_CLASSES).format()
+    assert f'none of the listed images is in {tmp_path / "empty"}: wrong image folder?' in text
+    assert 'Pneumothorax: 1 (boxes; not in the 9-class list; --classes chestxdet10 covers them all)' \
+        in text

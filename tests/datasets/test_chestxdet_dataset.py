@@ -86,6 +86,20 @@ def test_missing_images_are_reported_with_count_and_names(tmp_path, records):
     assert all(n in msg for n in names[:3])
 
 
+def test_one_error_names_every_problem_and_the_preset_that_fits(tmp_path, records):
+    # No images at all and 13-class data under the 9-class list: both in one message.
+    with pytest.raises(DatasetBuildError) as e:
+        build(tmp_path, records)
+    msg = str(e.value)
+    assert '\n' not in msg
+    outside = sum(1 for r in records for s in r['syms'] if s not in DEFAULT_CLASSES)
+    assert f'{outside} boxes have classes outside the 9-class list' in msg
+    assert 'the chestxdet13 classes cover them all' in msg
+    assert f'; also {len(records)} of {len(records)} listed images are missing' in msg
+    # Skipping every image would leave nothing: only the paths are the remedy.
+    assert msg.endswith('fix data_root/data_prefix')
+
+
 def test_missing_images_can_be_skipped(tmp_path, records):
     names = [r['file_name'] for r in records]
     write_images(tmp_path / 'img', names[3:])
