@@ -19,6 +19,7 @@ import json
 import os
 import os.path as osp
 import sys
+from collections import Counter
 
 if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -46,19 +47,30 @@ def parse_args(argv=None):
 
 
 def anchor_coverage_of(config, records, classes, image_size):
-    """Anchor coverage of ``config`` at IoU 0.5 and its assigner's pos_iou_thr."""
+    """Anchor coverage of ``config`` at IoU 0.5 and its assigner's pos_iou_thr, and the note on
+    classes of ``records`` the config does not train (its data set build stops at them)."""
     from tbmm.analysis.anchors import (anchor_coverage, anchor_layout_from_config,
                                        assigner_pos_iou_thr)
-    from tbmm.apis.runner import load_config
+    from tbmm.apis.runner import config_classes, load_config
+    from tbmm.classes import covering_preset
 
     cfg = load_config(config)
+    trained = config_classes(cfg, 'train_dataloader')
+    untrained = Counter(s for r in records for s in r['syms'] if trained and s not in trained)
+    note = None
+    if untrained:
+        counts = ', '.join(f'{name}: {n}' for name, n in untrained.most_common())
+        preset = covering_preset(tuple(trained) + tuple(untrained))
+        note = (f'note: {len(untrained)} class(es) of this file are not in the config\'s '
+                f'{len(trained)}-class list ({counts} boxes): its data set build stops at them'
+                + (f' (the {preset} classes cover them all)' if preset else ''))
     layout = anchor_layout_from_config(cfg, image_size)
     pos_iou_thr = assigner_pos_iou_thr(cfg)
     thresholds = [COVERAGE_IOU] + ([pos_iou_thr] if pos_iou_thr is not None else [])
     coverage = anchor_coverage(records, layout, classes, thresholds)
     coverage['config'] = config
     coverage['pos_iou_thr'] = pos_iou_thr
-    return coverage
+    return coverage, note
 
 
 def main(argv=None):
@@ -77,8 +89,8 @@ def main(argv=None):
     if args.config:
         from tbmm.analysis.anchors import format_coverage
         try:
-            stats['anchor_coverage'] = anchor_coverage_of(args.config, records, stats['classes'],
-                                                          args.image_size)
+            stats['anchor_coverage'], note = anchor_coverage_of(
+                args.config, records, stats['classes'], args.image_size)
         except ValueError as e:  # a config without anchors or without one fixed input scale
             print(f'error: {args.config}: {e}', file=sys.stderr)
             return 2
@@ -86,6 +98,8 @@ def main(argv=None):
         text += (f'\n\n{format_coverage(stats["anchor_coverage"])}\n'
                  f'(assigner pos_iou_thr: {pos}; boxes below it get only their best anchor, '
                  'through low-quality matching)')
+        if note:
+            text += f'\n{note}'
     print(text)
     if args.out:
         from tbmm.visualization.heatmap import plot_count_matrix
