@@ -85,11 +85,12 @@ class ChestXDetDataset(BaseDetDataset):
         clipped_boxes = 0
         data_list = []
         for index, record in enumerate(records):
+            # Counted for every record, also those whose image is missing or unreadable, so that
+            # one build error names every problem.
+            unknown.update(sym for sym in record['syms'] if sym not in label_of)
             img_path = osp.join(img_dir, record['file_name'])
             if not osp.isfile(img_path):
                 missing.append(record['file_name'])
-                # Its classes still count, so that one build error names every problem.
-                unknown.update(sym for sym in record['syms'] if sym not in label_of)
                 continue
             size = None
             if self.check_images:
@@ -97,13 +98,11 @@ class ChestXDetDataset(BaseDetDataset):
                     image = inspect_image(img_path)
                 except ImageReadError as e:
                     unreadable.append((index, record['file_name'], e.reason))
-                    unknown.update(sym for sym in record['syms'] if sym not in label_of)
                     continue
                 size = (image.width, image.height)
             instances = []
             for j, (sym, box) in enumerate(zip(record['syms'], record['boxes'])):
-                if sym not in label_of:
-                    unknown[sym] += 1
+                if sym not in label_of:  # counted above
                     continue
                 if size is not None:
                     inside = clip_box_to_image(box, *size)
