@@ -121,14 +121,17 @@ def _without_wrapper_prefix(name):
     return name
 
 
-def check_checkpoint_fits_model(model, state_dict, source):
+def check_checkpoint_fits_model(model, checkpoint, source):
     """Raise :class:`CheckpointMismatchError` unless every parameter and buffer of ``model`` is in
-    ``state_dict`` with its shape (extra entries are allowed).
+    ``checkpoint`` with its shape (extra entries are allowed).
+
+    ``checkpoint`` as loaded: MMEngine's dict with a ``state_dict``, or a bare state dict.
 
     MMEngine loads checkpoints non-strictly and only logs what did not fit: right for fine-tuning
     from other weights, but a test or an inference with the wrong checkpoint would then report
     the scores of randomly initialised layers.
     """
+    state_dict = checkpoint.get('state_dict', checkpoint)
     saved = {_without_wrapper_prefix(k): tuple(v.shape) for k, v in state_dict.items()
              if hasattr(v, 'shape')}
     missing, reshaped = [], []

@@ -63,8 +63,7 @@ def init_model(config, checkpoint, device='cpu', cfg_options=None):
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = init_detector(cfg, checkpoint, device=device)
     # mmdet loads non-strictly: a checkpoint of another model would predict with random layers.
-    saved = load_checkpoint_file(checkpoint)
-    check_checkpoint_fits_model(model, saved.get('state_dict', saved), checkpoint)
+    check_checkpoint_fits_model(model, load_checkpoint_file(checkpoint), checkpoint)
     num_classes = getattr(getattr(model, 'bbox_head', None), 'num_classes', None)
     classes = model.dataset_meta.get('classes')
     if num_classes is not None and (classes is None or len(classes) != num_classes):

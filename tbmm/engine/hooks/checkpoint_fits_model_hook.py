@@ -18,5 +18,4 @@ class CheckpointFitsModelHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        check_checkpoint_fits_model(model, checkpoint.get('state_dict', checkpoint),
-                                    runner.cfg.get('load_from'))
+        check_checkpoint_fits_model(model, checkpoint, runner.cfg.get('load_from'))
