@@ -6,11 +6,20 @@ images goes first, and each of its images joins the part that still wants that c
 pass then makes every class with at least 2 images appear in both parts whenever some assignment
 allows it (with several classes per image it can be impossible, e.g. {A,B}, {B,C}, {A,C}). Images
 without findings (of the stratified classes) are split separately in the same proportion.
+
+:func:`grouped_parts` and :func:`kfold_records` do the same at the level of groups (patients, found
+in the file names by a regular expression), for cross-validation folds and a held-out test part:
+a patient's images never end up in two parts.
 """
+import posixpath
 import random
+import re
 from collections import Counter
 
-__all__ = ['split_records', 'count_images_per_class']
+from tbmm.utils import UserInputError
+
+__all__ = ['split_records', 'count_images_per_class', 'group_ids', 'grouped_parts',
+           'kfold_records', 'GroupPatternError']
 
 TRAIN, VAL = 0, 1
 
@@ -125,3 +134,120 @@ def split_records(records, val_fraction=0.2, seed=0, classes=None):
     train = [r for i, r in enumerate(records) if part_of[i] == TRAIN]
     val = [r for i, r in enumerate(records) if part_of[i] == VAL]
     return train, val
+
+
+# --- Patient-grouped parts (k-fold cross-validation, a held-out test part) ---------------------
+
+class GroupPatternError(UserInputError):
+    """A file name that the patient-id pattern does not match (the tools print it as one line)."""
+
+
+def group_ids(file_names, group_regex=None):
+    """Group id (e.g. patient id) of each file name: the first capture group of ``group_regex``
+    searched in the base name, or the whole file name when ``group_regex`` is None (every image its
+    own group). A name the pattern does not match is an error naming it."""
+    if group_regex is None:
+        return list(file_names)
+    pattern = re.compile(group_regex)
+    if pattern.groups < 1:
+        raise GroupPatternError(f'--group-regex {group_regex!r} has no capture group: write the '
+                                f'patient id part in parentheses, e.g. ^(\\d{{8}})_')
+    ids = []
+    for name in file_names:
+        match = pattern.search(posixpath.basename(name))
+        if match is None or not match.group(1):
+            raise GroupPatternError(f'{name}: --group-regex {group_regex!r} finds no group id in '
+                                    f'this file name')
+        ids.append(match.group(1))
+    return ids
+
+
+def _assign_groups(group_labels, group_sizes, fractions, rng):
+    """Assign groups to parts, iterative stratification (Sechidis et al. 2011) at group level.
+
+    ``group_labels[g]`` is a ``Counter`` of images per class in group ``g``; parts want
+    ``fractions`` of every class's images and of all images. The class with the fewest unassigned
+    groups goes first; each of its groups joins the part that still wants that class most (ties:
+    the part that wants the most images, then seeded chance). Groups without any class go last,
+    each to the part that still wants the most images, which spreads the negatives.
+    """
+    n_parts = len(fractions)
+    total_per_class = Counter()
+    for labels in group_labels:
+        total_per_class.update(labels)
+    wanted = {label: [f * n for f in fractions] for label, n in total_per_class.items()}
+    wanted_total = [f * sum(group_sizes) for f in fractions]
+    priority = [rng.random() for _ in group_labels]
+    label_rank = {label: rng.random() for label in sorted(total_per_class)}
+    groups_with = {}
+    for g, labels in enumerate(group_labels):
+        for label in labels:
+            groups_with.setdefault(label, []).append(g)
+    unassigned = {label: len(members) for label, members in groups_with.items()}
+    part_of = {}
+
+    def assign(g, part):
+        part_of[g] = part
+        wanted_total[part] -= group_sizes[g]
+        for label, count in group_labels[g].items():
+            wanted[label][part] -= count
+            unassigned[label] -= 1
+
+    while any(unassigned.values()):
+        label = min((name for name, n in unassigned.items() if n),
+                    key=lambda name: (unassigned[name], label_rank[name]))
+        for g in sorted(groups_with[label], key=priority.__getitem__):
+            if g not in part_of:
+                assign(g, max(range(n_parts),
+                              key=lambda p: (wanted[label][p], wanted_total[p], rng.random())))
+    negatives = sorted((g for g, labels in enumerate(group_labels) if not labels),
+                       key=priority.__getitem__)
+    for g in negatives:
+        assign(g, max(range(n_parts), key=lambda p: (wanted_total[p], rng.random())))
+    return [part_of[g] for g in range(len(group_labels))]
+
+
+def grouped_parts(records, fractions, seed=0, classes=None, group_regex=None):
+    """Split records into ``len(fractions)`` parts of about those shares, never splitting a group.
+
+    Images are grouped by :func:`group_ids` (a patient's images stay together), classes are
+    balanced across parts by multi-label iterative stratification over ``classes`` (``None``:
+    every class that occurs), images without any of them are spread by size. Reproducible for a
+    given ``seed``; each record lands in exactly one part, parts keep the input order.
+    """
+    if len(fractions) < 2 or any(f <= 0 for f in fractions):
+        raise ValueError(f'need at least two parts with positive shares, got {list(fractions)}')
+    total = sum(fractions)
+    fractions = [f / total for f in fractions]
+    records = list(records)
+    class_set = None if classes is None else set(classes)
+    ids = group_ids([r['file_name'] for r in records], group_regex)
+    index_of, members = {}, []
+    for i, group in enumerate(ids):
+        if group not in index_of:
+            index_of[group] = len(members)
+            members.append([])
+        members[index_of[group]].append(i)
+    group_labels = [Counter(label for i in m for label in _image_classes(records[i], class_set))
+                    for m in members]
+    part_of_group = _assign_groups(group_labels, [len(m) for m in members], fractions,
+                                   random.Random(seed))
+    part_of = {i: part_of_group[g] for g, m in enumerate(members) for i in m}
+    return [[r for i, r in enumerate(records) if part_of[i] == p] for p in range(len(fractions))]
+
+
+def kfold_records(records, folds=5, seed=0, classes=None, group_regex=None):
+    """K-fold cross-validation parts: a list of ``(train_records, val_records)``, one per fold.
+
+    Every record is in exactly one fold's val part; no group (patient) is in two folds; classes and
+    negatives are balanced across folds (:func:`grouped_parts`).
+    """
+    if folds < 2:
+        raise ValueError(f'need at least 2 folds, got {folds}')
+    records = list(records)
+    parts = grouped_parts(records, [1] * folds, seed, classes, group_regex)
+    if not all(parts):
+        n_groups = len(set(group_ids([r['file_name'] for r in records], group_regex)))
+        raise ValueError(f'{len(records)} images in {n_groups} groups cannot fill {folds} folds')
+    chosen = [set(map(id, part)) for part in parts]
+    return [([r for r in records if id(r) not in chosen[k]], parts[k]) for k in range(folds)]

@@ -11,7 +11,8 @@ import pytest
 
 from tbmm.classes import CHESTXDET13_CLASSES, DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.split import count_images_per_class, split_records
+from tbmm.datasets.split import (GroupPatternError, count_images_per_class, group_ids,
+                                  grouped_parts, kfold_records, split_records)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / 'tests' / 'fixtures' / 'chestxdet_sample.json'
@@ -206,3 +207,102 @@ def test_cli_refuses_to_overwrite_its_input(tmp_path, capsys):
     assert info.value.code == 2
     assert 'three different files' in capsys.readouterr().err
     assert ann.read_text() == SAMPLE.read_text()
+
+
+# --- patient-grouped folds ---------------------------------------------------------------------
+
+def nih_like_records(n_patients=60, seed=0):
+    """Records named like NIH's (8-digit patient id, follow-up number), 1-4 images per patient,
+    some negatives, several classes per image; same seed, same records."""
+    rng = random.Random(seed)
+    classes = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Mass', 'Nodule']
+    records = []
+    for patient in range(n_patients):
+        for follow_up in range(rng.randint(1, 4)):
+            syms = rng.sample(classes, rng.choice([0, 1, 1, 1, 2]))
+            records.append(make_record(f'{patient:08d}_{follow_up:03d}', syms))
+    return records
+
+
+def patient(record):
+    return record['file_name'][:8]
+
+
+def test_kfold_every_image_in_one_val_part_no_patient_in_two_folds():
+    records = nih_like_records()
+    folds = kfold_records(records, folds=5, seed=0, group_regex=r'^(\d{8})_')
+    assert len(folds) == 5
+    val_names = [r['file_name'] for _, val in folds for r in val]
+    assert sorted(val_names) == sorted(r['file_name'] for r in records)  # each once
+    patients_of_fold = [{patient(r) for r in val} for _, val in folds]
+    for k, (train, val) in enumerate(folds):
+        assert {patient(r) for r in train}.isdisjoint(patients_of_fold[k])
+        assert len(train) + len(val) == len(records)
+        for j in range(k):
+            assert patients_of_fold[j].isdisjoint(patients_of_fold[k])
+
+
+def test_kfold_balances_classes_and_negatives():
+    records = nih_like_records(n_patients=150)
+    folds = kfold_records(records, folds=5, seed=1, group_regex=r'^(\d{8})_')
+    total, total_neg = count_images_per_class(records)
+    for _, val in folds:
+        counts, negatives = count_images_per_class(val)
+        for name, n in total.items():
+            # A patient has at most 4 images: a fold may miss its share by a few images.
+            assert abs(counts[name] - n / 5) <= 5, (name, counts[name], n / 5)
+        assert abs(negatives - total_neg / 5) <= 5
+        # Sizes follow the classes first: within one group (4 images) and 5 % of a fold's share.
+        assert abs(len(val) - len(records) / 5) <= 4 + 0.05 * len(records) / 5
+
+
+def test_kfold_same_seed_same_folds_other_seed_other_folds():
+    records = nih_like_records()
+    first = kfold_records(records, folds=4, seed=7, group_regex=r'^(\d{8})_')
+    again = kfold_records(list(records), folds=4, seed=7, group_regex=r'^(\d{8})_')
+    other = kfold_records(records, folds=4, seed=8, group_regex=r'^(\d{8})_')
+    assert [names(val) for _, val in first] == [names(val) for _, val in again]
+    assert [names(val) for _, val in first] != [names(val) for _, val in other]
+
+
+def test_grouped_parts_keep_a_patient_together_with_a_test_part():
+    records = nih_like_records()
+    rest, test = grouped_parts(records, [0.85, 0.15], seed=0, group_regex=r'^(\d{8})_')
+    assert {patient(r) for r in rest}.isdisjoint({patient(r) for r in test})
+    assert len(rest) + len(test) == len(records)
+    assert abs(len(test) - 0.15 * len(records)) <= 4
+
+
+def test_group_regex_without_match_names_the_file():
+    records = nih_like_records(n_patients=5) + [make_record('scan-7', ['Mass'])]
+    with pytest.raises(GroupPatternError, match='scan-7.png'):
+        kfold_records(records, folds=2, group_regex=r'^(\d{8})_')
+    with pytest.raises(GroupPatternError, match='no capture group'):
+        group_ids(['00000001_000.png'], r'^\d{8}_')
+
+
+def test_split_tool_writes_folds_and_test_part(tmp_path):
+    ann = tmp_path / 'ann.json'
+    records = nih_like_records()
+    ann.write_text(json.dumps(records))
+    split_tool = load_split_tool()
+    assert split_tool.main([str(ann), '--folds', '3', '--group-regex', r'^(\d{8})_',
+                            '--test-fraction', '0.2', '--out-dir', str(tmp_path / 'cv')]) == 0
+    test = json.loads((tmp_path / 'cv' / 'test.json').read_text())
+    vals = [json.loads((tmp_path / 'cv' / f'fold{k}' / 'val.json').read_text()) for k in range(3)]
+    trains = [json.loads((tmp_path / 'cv' / f'fold{k}' / 'train.json').read_text())
+              for k in range(3)]
+    assert sorted(names(test) + [n for val in vals for n in names(val)]) == sorted(names(records))
+    for train, val in zip(trains, vals):
+        assert sorted(names(train) + names(val)) == sorted(set(names(records)) - set(names(test)))
+    assert {patient(r) for r in test}.isdisjoint({patient(r) for val in vals for r in val})
+
+
+def test_split_tool_group_regex_mismatch_is_one_line(tmp_path):
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps([make_record('a', ['Mass']), make_record('b', [])]))
+    result = subprocess.run([sys.executable, str(REPO / 'tools' / 'split.py'), str(ann), '--folds',
+                             '2', '--group-regex', r'^(\d{8})_', '--out-dir', str(tmp_path / 'o')],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count('\n') == 0 and 'a.png' in result.stderr
