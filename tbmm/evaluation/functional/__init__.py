@@ -1,4 +1,6 @@
 """Pure numpy / pycocotools evaluation functions (no torch, no mmcv): cheap to import."""
+from .baseline import baseline_predictions, box_prior_baseline, predict_baseline
+from .bootstrap import attach_intervals, bootstrap_intervals, group_ids
 from .coco import COCO_METRIC_NAMES, coco_ap_per_class
 from .evaluate import IMAGE_SPECIFICITY, evaluate_records, flat_metrics, froc_key
 from .froc import CHESTXDET_FROC_FPS, CLASSIC_FROC_FPS, froc_sequence, recall_at_fp_rates
@@ -13,5 +15,6 @@ __all__ = [
     'check_iou_threshold',
     'ap_from_ranked_matches', 'average_precision_area', 'coco_ap_per_class', 'roc_auc',
     'sensitivity_at_specificity', 'COCO_METRIC_NAMES', 'CHESTXDET_FROC_FPS', 'CLASSIC_FROC_FPS',
-    'IMAGE_SPECIFICITY',
+    'IMAGE_SPECIFICITY', 'bootstrap_intervals', 'attach_intervals', 'group_ids',
+    'box_prior_baseline', 'predict_baseline', 'baseline_predictions',
 ]

@@ -3,6 +3,7 @@ import json
 
 from tbmm.utils import ensure_parent_dir
 
+from .bootstrap import ci_key
 from .evaluate import froc_key, image_keys
 
 
@@ -10,22 +11,57 @@ def _fmt(value, digits=3):
     return 'n/a' if value is None else f'{value:.{digits}f}'
 
 
+def _fmt_ci(entry, metric, confidence):
+    """``'0.512 [0.448, 0.577]'``: a value and its interval (``n/a`` without a value)."""
+    value, interval = entry[metric], entry.get(ci_key(metric, confidence))
+    if value is None:
+        return 'n/a'
+    if interval is None:
+        return _fmt(value)
+    return f'{_fmt(value)} [{_fmt(interval[0])}, {_fmt(interval[1])}]'
+
+
+def _bootstrap_note(settings):
+    units = ('images' if settings['unit'] == 'image'
+             else 'patients (groups of images drawn together)')
+    return (f'{100 * settings["confidence"]:g}% CI: percentile bootstrap, '
+            f'{settings["n_resamples"]} resamples of the {settings["n_units"]} {units}, '
+            f'seed {settings["seed"]}.')
+
+
 def format_table(result):
-    """One row per class (GT count, AP50, COCO AP, FROC avgrecall), the mean row, then notes."""
+    """One row per class (GT count, AP50, COCO AP, FROC avgrecall), the mean row, then notes.
+
+    With bootstrap intervals attached (``result['bootstrap']``, see
+    :func:`.bootstrap.attach_intervals`) each metric shows ``value [low, high]``.
+    """
     classes = result['classes']
     overall = result['overall']
     mean_label = f'mean ({overall["n_classes_with_gt"]}/{len(classes)} classes)'
     name_width = max(len(c) for c in [*classes, mean_label])
-    header = f'{"Class":<{name_width}}  {"GT":>6}  {"AP50":>6}  {"COCO AP":>7}  {"FROC":>6}'
+    bootstrap = result.get('bootstrap')
+    columns = (('ap50', 'AP50', 6), ('coco_ap', 'COCO AP', 7), ('froc_avgrecall', 'FROC', 6))
+    if bootstrap:
+        confidence = bootstrap['confidence']
+        ci_label = f'({100 * bootstrap["confidence"]:g}% CI)'
+        columns = tuple((m, f'{label} {ci_label}', 20) for m, label, _ in columns)
+
+        def cells(entry):
+            return '  '.join(f'{_fmt_ci(entry, m, confidence):>{max(w, len(label))}}'
+                             for m, label, w in columns)
+    else:
+        def cells(entry):
+            return '  '.join(f'{_fmt(entry[m]):>{w}}' for m, _, w in columns)
+
+    header = f'{"Class":<{name_width}}  {"GT":>6}  ' + '  '.join(
+        f'{label:>{max(w, len(label))}}' for _, label, w in columns)
     rule = '-' * len(header)
     lines = [header, rule]
     for name in classes:
         entry = result['per_class'][name]
-        lines.append(f'{name:<{name_width}}  {entry["n_gt"]:>6d}  {_fmt(entry["ap50"]):>6}  '
-                     f'{_fmt(entry["coco_ap"]):>7}  {_fmt(entry["froc_avgrecall"]):>6}')
+        lines.append(f'{name:<{name_width}}  {entry["n_gt"]:>6d}  {cells(entry)}')
     lines.append(rule)
-    lines.append(f'{mean_label:<{name_width}}  {overall["n_gt"]:>6d}  {_fmt(overall["ap50"]):>6}  '
-                 f'{_fmt(overall["coco_ap"]):>7}  {_fmt(overall["froc_avgrecall"]):>6}')
+    lines.append(f'{mean_label:<{name_width}}  {overall["n_gt"]:>6d}  {cells(overall)}')
 
     froc_fps = result['settings']['froc_fps']
     points = ', '.join(f'{_fmt(overall[froc_key(f)])} @ {f:g}' for f in froc_fps)
@@ -37,11 +73,14 @@ def format_table(result):
     images = result['images']
     specificity = result['settings']['image_specificity']
     sens_key, threshold_key = image_keys(specificity)
+    auc = _fmt_ci(overall, 'image_auc', confidence) if bootstrap else _fmt(overall['image_auc'])
     lines.append(
         f'Image level ({images["n_abnormal"]} abnormal / {images["n_negative"]} negative images, '
-        f'score = top box score): AUC {_fmt(overall["image_auc"])}, sensitivity '
+        f'score = top box score): AUC {auc}, sensitivity '
         f'{_fmt(overall[sens_key])} at specificity >= {specificity:g} '
         f'(threshold {_fmt(overall[threshold_key], 4)}).')
+    if bootstrap:
+        lines.append(_bootstrap_note(bootstrap))
     for kind, label in (('gt', 'ground truth'), ('pred', 'predictions')):
         ignored = result['ignored_classes'][kind]
         if ignored:
