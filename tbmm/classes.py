@@ -1,4 +1,5 @@
-"""Class lists of the ChestX-Det family, in the order the model's labels use."""
+"""Class lists of the ChestX-Det family (and NIH ChestX-ray14's boxes), in the order the model's
+labels use."""
 
 #: The source report's 9 classes (default).
 CHESTXDET_9_CLASSES = (
@@ -14,6 +15,12 @@ CHESTXDET13_CLASSES = (
     'Diffuse Nodule', 'Effusion', 'Emphysema', 'Fibrosis', 'Fracture', 'Mass',
     'Nodule', 'Pleural Thickening', 'Pneumothorax')
 
+#: The 8 classes of NIH ChestX-ray14's official boxes (``BBox_List_2017.csv``), alphabetical, spelt
+#: as in that file ("Infiltrate", where NIH's image labels say "Infiltration").
+NIH8_CLASSES = (
+    'Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltrate', 'Mass', 'Nodule', 'Pneumonia',
+    'Pneumothorax')
+
 DEFAULT_CLASSES = CHESTXDET_9_CLASSES
 
 
@@ -21,28 +28,39 @@ CLASS_PRESETS = {
     'chestxdet9': CHESTXDET_9_CLASSES,
     'chestxdet10': CHESTXDET10_CLASSES,
     'chestxdet13': CHESTXDET13_CLASSES,
+    'nih8': NIH8_CLASSES,
 }
+
+#: Prefixes of the preset families: a single name starting with one of them that is no preset is
+#: taken for a misspelt preset.
+_PRESET_PREFIXES = ('chestxdet', 'nih')
 
 
 def covering_preset(names):
-    """The smallest preset of :data:`CLASS_PRESETS` holding every class in ``names``, or None."""
+    """The smallest preset of :data:`CLASS_PRESETS` holding every class in ``names``, or None.
+
+    The ChestX-Det presets come first: classes both families have (Nodule, Mass, Effusion, ...)
+    get the ChestX-Det preset the configs train, ``nih8`` only names that need NIH's own classes
+    (Infiltrate, Pneumonia).
+    """
     names = set(names)
-    fitting = [(len(classes), preset) for preset, classes in CLASS_PRESETS.items()
-               if names <= set(classes)]
-    return min(fitting)[1] if fitting else None
+    fitting = [(preset.startswith('nih'), len(classes), preset)
+               for preset, classes in CLASS_PRESETS.items() if names <= set(classes)]
+    return min(fitting)[2] if fitting else None
 
 
 def parse_class_list(text):
     """Parse ``"A,B,C"`` (or a preset name of :data:`CLASS_PRESETS`) into a tuple of class names.
 
-    A single name starting with ``chestxdet`` that is no preset is refused as a misspelt preset
-    (which would otherwise be a one-class list matching nothing); ``"name,"`` is that one class.
+    A single name starting with ``chestxdet`` or ``nih`` that is no preset is refused as a misspelt
+    preset (which would otherwise be a one-class list matching nothing); ``"name,"`` is that one
+    class.
     """
     if text is None:
         return DEFAULT_CLASSES
     if text.lower() in CLASS_PRESETS:
         return CLASS_PRESETS[text.lower()]
-    if ',' not in text and text.strip().lower().startswith('chestxdet'):
+    if ',' not in text and text.strip().lower().startswith(_PRESET_PREFIXES):
         raise ValueError(f'unknown class preset {text!r}: the presets are '
                          f'{", ".join(CLASS_PRESETS)} (for a class of that name write "{text},")')
     names = tuple(n.strip() for n in text.split(',') if n.strip())
