@@ -2,10 +2,13 @@
 """Time the evaluation on a seeded synthetic ChestX-Det-sized case (default 542 images x 100 boxes).
 
     python tools/benchmark_evaluate.py [--images 542] [--dets 100] [--repeat 3] [--seed 0]
+                                       [--bootstrap 1000]
 
 Reports the best of ``--repeat`` runs of the core (:func:`evaluate_records` on records in memory)
 and of the full CLI (``python tools/evaluate.py`` in a fresh process: interpreter start-up, imports,
-JSON reading and validation, evaluation, table, metrics JSON), without and with the FROC PNG.
+JSON reading and validation, evaluation, table, metrics JSON), without and with the FROC PNG; then
+:func:`bootstrap_intervals` with ``--bootstrap`` resamples of the images (in memory), and the CLI
+with ``--bootstrap`` (0 skips both).
 """
 import argparse
 import importlib.util
@@ -25,7 +28,7 @@ if importlib.util.find_spec('tbmm') is None:  # run from a checkout without inst
 
 from tbmm.classes import DEFAULT_CLASSES  # noqa: E402
 from tbmm.datasets.annotations import write_annotations  # noqa: E402
-from tbmm.evaluation.functional import evaluate_records  # noqa: E402
+from tbmm.evaluation.functional import bootstrap_intervals, evaluate_records  # noqa: E402
 
 
 def synthetic_case(n_images, dets_per_image, seed=0, classes=DEFAULT_CLASSES, image_size=1024):
@@ -91,6 +94,8 @@ def main():
     parser.add_argument('--dets', type=int, default=100, help='detections per image')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--bootstrap', type=int, default=1000,
+                        help='bootstrap resamples to time (default 1000; 0: skip)')
     args = parser.parse_args()
 
     gt_records, pred_records = synthetic_case(args.images, args.dets, args.seed)
@@ -106,6 +111,16 @@ def main():
           f'FROC avgrecall {overall["froc_avgrecall"]:.3f}, image AUC {overall["image_auc"]:.3f}')
     core = best_time(lambda: evaluate_records(gt_records, pred_records), args.repeat)
     print(f'core evaluate_records: {core:.3f} s (best of {args.repeat})')
+    if args.bootstrap:
+        boot = bootstrap_intervals(gt_records, pred_records, n_resamples=args.bootstrap)
+        print(f'sanity: mAP50 95% CI {boot["overall"]["ap50_ci95"][0]:.3f}-'
+              f'{boot["overall"]["ap50_ci95"][1]:.3f}, mFROC '
+              f'{boot["overall"]["froc_avgrecall_ci95"][0]:.3f}-'
+              f'{boot["overall"]["froc_avgrecall_ci95"][1]:.3f}')
+        core_boot = best_time(lambda: bootstrap_intervals(gt_records, pred_records,
+                                                          n_resamples=args.bootstrap), args.repeat)
+        print(f'core bootstrap_intervals, {args.bootstrap} resamples of the images: '
+              f'{core_boot:.3f} s (best of {args.repeat})')
 
     with tempfile.TemporaryDirectory() as tmp:
         ann, pred = osp.join(tmp, 'gt.json'), osp.join(tmp, 'pred.json')
@@ -113,8 +128,11 @@ def main():
         write_annotations(pred, pred_records)
         command = [sys.executable, osp.join(REPO_ROOT, 'tools', 'evaluate.py'), '--ann', ann,
                    '--pred', pred, '--out', osp.join(tmp, 'metrics.json')]
-        for label, extra in (('CLI', []), ('CLI + --froc-png', ['--froc-png',
-                                                                 osp.join(tmp, 'froc.png')])):
+        runs = [('CLI', []), ('CLI + --froc-png', ['--froc-png', osp.join(tmp, 'froc.png')])]
+        if args.bootstrap:
+            runs.append((f'CLI + --bootstrap {args.bootstrap}', ['--bootstrap',
+                                                                 str(args.bootstrap)]))
+        for label, extra in runs:
             cli = best_time(lambda: subprocess.run(command + extra, check=True,
                                                    stdout=subprocess.DEVNULL), args.repeat)
             print(f'{label}: {cli:.3f} s wall (best of {args.repeat}, fresh process each)')
