@@ -277,3 +277,25 @@ def test_cli_bootstrap_writes_intervals_next_to_values(tmp_path, capsys):
     assert err.startswith('error: group regex') and "'00000001_000.png'" in err
     assert cli.main(['--ann', ann, '--pred', prd, '--group-regex', r'^(\d{8})_']) == 2
     assert '--group-regex needs --bootstrap' in capsys.readouterr().err
+
+
+def test_estimate_with_tied_scores_equals_evaluate_records():
+    # Scores on a coarse grid: many ties, ranked in input order by both.
+    gt, pred = random_case(13, n_images=80, max_noise=10)
+    for rec in pred:
+        rec['scores'] = [round(s, 1) for s in rec['scores']]
+    result = evaluate_records(gt, pred, CLASSES)
+    estimate = BootstrapCase(gt, pred, CLASSES).estimate()
+    for name in CLASSES:
+        for metric in ('ap50', 'coco_ap', 'froc_avgrecall'):
+            assert estimate['per_class'][name][metric] == pytest.approx(
+                result['per_class'][name][metric], abs=1e-12)
+    assert estimate['overall']['image_auc'] == pytest.approx(result['overall']['image_auc'])
+
+
+def test_no_group_regex_means_one_image_per_group():
+    gt, pred, names = patient_case()
+    assert group_ids(names, None) == names
+    by_name = bootstrap_intervals(gt, pred, ['Nodule'], n_resamples=30, groups=names)
+    assert by_name == bootstrap_intervals(gt, pred, ['Nodule'], n_resamples=30)
+    assert by_name['settings']['unit'] == 'image'

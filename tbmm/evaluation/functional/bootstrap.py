@@ -23,9 +23,13 @@ Metrics: per class ``ap50``, ``coco_ap`` (AP@[.5:.95], all areas) and ``froc_avg
 their means over the classes that have ground truth in the resample (as :func:`.evaluate_records`
 averages), and ``image_auc``. A resample without ground truth of a class leaves that class out of
 its mean and out of the class's own interval (so the interval is conditional on the class being
-present; ``n_resamples_na`` counts such resamples). Ties: a resample ranks the copies of one
-detection next to each other; with equal scores inside an image it may so differ from ranking the
-duplicated records, which the reference check avoids by using distinct scores.
+present; ``n_resamples_na`` counts such resamples). A class seen in few images therefore also
+makes the mean's interval a mixture of resamples with and without it.
+
+Ties: the point estimate ranks equal scores as :func:`.evaluate_records` does (equal, tests). A
+resample ranks all copies of a detection together, where ``evaluate_records`` on duplicated records
+would interleave the copies of two different detections of equal score by record order; the
+reference check uses distinct scores.
 """
 import contextlib
 import io
@@ -44,11 +48,8 @@ from .matching import check_iou_threshold, match_detections, rank_by_score
 #: Metrics with an interval per class; the overall entry has their class means plus image_auc.
 CLASS_METRICS = ('ap50', 'coco_ap', 'froc_avgrecall')
 OVERALL_METRICS = CLASS_METRICS + ('image_auc', )
-# Resamples evaluated at once: bounds the (resamples x positions) arrays.
+# Resamples evaluated at once: bounds the (resamples x detections of a class) running sums.
 _BLOCK = 250
-# COCOeval's IoU thresholds (0.5:0.05:0.95) and recall thresholds (101 points), as pycocotools
-# builds them in Params.setDetParams.
-_COCO_RECALL_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
 def ci_key(metric, confidence=0.95):
@@ -112,7 +113,8 @@ class _Sequence:
 
 
 def _coco_sequences(n_images, n_classes, gt, det):
-    """Per class, COCO's detection ranking and true-positive flags at its 10 IoU thresholds.
+    """Per class, COCO's detection ranking and true-positive flags at its 10 IoU thresholds, and
+    COCO's recall thresholds.
 
     Runs pycocotools' ``evaluate`` for the 'all' area range at maxDets=100 and reads each
     detection's matches off ``evalImgs``, ranked as ``COCOeval.accumulate`` ranks them.
@@ -144,7 +146,7 @@ def _coco_sequences(n_images, n_classes, gt, det):
         order = np.argsort(-np.asarray(scores, dtype=np.float64), kind='mergesort')
         matched = np.concatenate(matches, axis=1)[:, order] if matches else np.zeros((n_thrs, 0))
         sequences.append(_Sequence(det.images[index[order]], list(matched.astype(bool))))
-    return sequences
+    return sequences, np.asarray(params.recThrs, dtype=np.float64)
 
 
 class BootstrapCase:
@@ -186,7 +188,7 @@ class BootstrapCase:
                      for inclusive in (False, True)]  # ap50: continuous; FROC: +1 pixel rule
             self.voc.append(_Sequence(det.images[ranked], flags))
             self.n_gt_full.append(int(in_gt.sum()))
-        self.coco = _coco_sequences(n_images, n_classes, gt, det)
+        self.coco, self.coco_recall_thrs = _coco_sequences(n_images, n_classes, gt, det)
 
         # Image level: abnormal = any ground truth of the classes; score = top box score. Images
         # sorted by score, and where each run of equal scores starts.
@@ -234,7 +236,8 @@ class BootstrapCase:
                 froc = _froc_avgrecall(weights, voc, 1, ranked, total, class_gt, n_images,
                                        self.froc_fps)
                 ranked, _ = coco.ranked_so_far(counts)
-                coco_ap = np.mean([_coco_ap(weights, coco, t, ranked, class_gt)
+                coco_ap = np.mean([_coco_ap(weights, coco, t, ranked, class_gt,
+                                            self.coco_recall_thrs)
                                    for t in range(len(coco.tp_images))], axis=0)
                 per_class[name] = {
                     'ap50': np.where(has_gt, ap50, np.nan),
@@ -295,7 +298,7 @@ def _froc_avgrecall(weights, sequence, flag_set, ranked, total, n_gt, n_images, 
     return np.mean(recalls, axis=0)
 
 
-def _coco_ap(weights, sequence, flag_set, ranked, n_gt):
+def _coco_ap(weights, sequence, flag_set, ranked, n_gt, recall_thrs):
     """COCOeval.accumulate's AP at one IoU threshold (101 recall points), weighted.
 
     The precision at recall threshold r is the interpolated precision of the first true positive
@@ -308,9 +311,9 @@ def _coco_ap(weights, sequence, flag_set, ranked, n_gt):
     precision = tp / (ranked + np.spacing(1))  # COCO: tp / (fp + tp + eps)
     interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
     recall = tp / n_gt[:, None]
-    reached = np.searchsorted(_COCO_RECALL_THRS, recall, side='right')
+    reached = np.searchsorted(recall_thrs, recall, side='right')
     credited = np.diff(reached, axis=1, prepend=0)
-    return (interpolated * credited).sum(axis=1) / _COCO_RECALL_THRS.size
+    return (interpolated * credited).sum(axis=1) / recall_thrs.size
 
 
 def _auc(positive, negative):
