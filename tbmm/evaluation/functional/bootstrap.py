@@ -48,8 +48,10 @@ from .matching import check_iou_threshold, match_detections, rank_by_score
 #: Metrics with an interval per class; the overall entry has their class means plus image_auc.
 CLASS_METRICS = ('ap50', 'coco_ap', 'froc_avgrecall')
 OVERALL_METRICS = CLASS_METRICS + ('image_auc', )
-# Resamples evaluated at once: bounds the (resamples x detections of a class) running sums.
+# Resamples evaluated at once, and the cap on (resamples x detections of a class) elements of one
+# block's running sums (16 M int32 = 64 MB), so that a large pooled set does not exhaust memory.
 _BLOCK = 250
+_MAX_BLOCK_ELEMENTS = 16_000_000
 
 
 def ci_key(metric, confidence=0.95):
@@ -189,6 +191,8 @@ class BootstrapCase:
             self.voc.append(_Sequence(det.images[ranked], flags))
             self.n_gt_full.append(int(in_gt.sum()))
         self.coco, self.coco_recall_thrs = _coco_sequences(n_images, n_classes, gt, det)
+        self.max_class_detections = max(
+            [s.det_images.size for s in self.voc + self.coco], default=0)
 
         # Image level: abnormal = any ground truth of the classes; score = top box score. Images
         # sorted by score, and where each run of equal scores starts.
@@ -404,8 +408,9 @@ def bootstrap_intervals(gt_records, pred_records, classes=DEFAULT_CLASSES, n_res
     n_units = int(unit_of_image.max()) + 1
     unit_counts = draw_counts(n_units, n_resamples, seed)
 
-    parts = [case.metrics_for_counts(unit_counts[start:start + _BLOCK][:, unit_of_image])
-             for start in range(0, n_resamples, _BLOCK)]
+    block = max(1, min(_BLOCK, _MAX_BLOCK_ELEMENTS // max(1, case.max_class_detections)))
+    parts = [case.metrics_for_counts(unit_counts[start:start + block][:, unit_of_image])
+             for start in range(0, n_resamples, block)]
     samples = {'per_class': {name: {m: np.concatenate([p['per_class'][name][m] for p in parts])
                                     for m in CLASS_METRICS} for name in case.classes},
                'overall': {m: np.concatenate([p['overall'][m] for p in parts])
