@@ -14,11 +14,12 @@ metrics, not a model: the cross-validation tool scores it per fold next to the t
   class's box: the share of training images that have the class, times the share of the class's
   boxes in that box's cluster, so common classes and their main cluster rank first; within a class
   every image scores the same, so ranking among images is the input order (evaluate_records ranks
-  ties in input order), and the image-level AUC is 0.5.
+  ties in input order), and the image-level AUC is 0.5. (Pooled out-of-fold predictions carry
+  each fold's own scores, which differ slightly between folds.)
 * :func:`baseline_predictions` does both for one train/validation split.
 
-Boxes are in pixels of the training images: the baseline assumes a data set whose images share one
-size (NIH's ChestX-Det images are all 1024², its resized copies all 512²).
+Boxes are in pixels of the training images: the baseline assumes that the images of a data set
+share one size, as they do in practice (one size per NIH / ChestX-Det set or resized copy).
 """
 import numpy as np
 
