@@ -9,8 +9,8 @@
 --out-dir writes DIR/train.json and DIR/val.json; with --folds K, DIR/fold{k}/train.json and
 DIR/fold{k}/val.json for k = 0..K-1 (every image in exactly one val part). --group-regex keeps the
 images of one patient (the regex's first group in the file name) in one part. --test-fraction F
-first puts a patient-grouped test part aside in DIR/test.json. Prints the images per class of
-every part. Input problems give a one-line error and exit status 2.
+first puts a patient-grouped test part aside in DIR/test.json (without --folds, the rest goes to
+DIR/train.json). Prints the images per class of every part. Input problems give a one-line error and exit status 2.
 """
 import argparse
 import os.path as osp
@@ -108,6 +108,8 @@ def write_folds(records, args, classes):
                 kfold_records(rest, args.folds, args.seed, classes, args.group_regex)):
             written[f'fold{k}/train'] = (train, osp.join(args.out_dir, f'fold{k}', 'train.json'))
             written[f'fold{k}/val'] = (val, osp.join(args.out_dir, f'fold{k}', 'val.json'))
+    elif args.test_fraction is not None:  # the rest is the training set
+        written['train'] = (rest, osp.join(args.out_dir, 'train.json'))
     else:
         train, val = grouped_parts(rest, [1 - args.val_fraction, args.val_fraction], args.seed,
                                    classes, args.group_regex)

@@ -143,23 +143,31 @@ class GroupPatternError(UserInputError):
 
 
 def group_ids(file_names, group_regex=None):
-    """Group id (e.g. patient id) of each file name: the first capture group of ``group_regex``
-    searched in the base name, or the whole file name when ``group_regex`` is None (every image its
-    own group). A name the pattern does not match is an error naming it."""
+    """The group (patient) of each file name: the regex's one capture group, searched in the base
+    name, e.g. ``r'^(\d{8})_'`` for NIH names (``00000001_000.png`` -> ``00000001``).
+
+    ``group_regex=None``: every image its own group (the file names). A name the regex does not
+    match is an error naming it (and how many more).
+    """
     if group_regex is None:
         return list(file_names)
     pattern = re.compile(group_regex)
-    if pattern.groups < 1:
-        raise GroupPatternError(f'--group-regex {group_regex!r} has no capture group: write the '
-                                f'patient id part in parentheses, e.g. ^(\\d{{8}})_')
-    ids = []
+    if pattern.groups != 1:
+        raise GroupPatternError(
+            f'group regex {group_regex!r} must have exactly one capture group (the patient id), '
+            f'it has {pattern.groups}: e.g. ^(\\d{{8}})_')
+    groups, unmatched = [], []
     for name in file_names:
         match = pattern.search(posixpath.basename(name))
         if match is None or not match.group(1):
-            raise GroupPatternError(f'{name}: --group-regex {group_regex!r} finds no group id in '
-                                    f'this file name')
-        ids.append(match.group(1))
-    return ids
+            unmatched.append(name)
+        else:
+            groups.append(match.group(1))
+    if unmatched:
+        more = f' (and {len(unmatched) - 1} more)' if len(unmatched) > 1 else ''
+        raise GroupPatternError(f'group regex {group_regex!r} does not match file name '
+                                f'{unmatched[0]!r}{more}: cannot tell its patient')
+    return groups
 
 
 def _assign_groups(group_labels, group_sizes, fractions, rng):

@@ -277,7 +277,7 @@ def test_group_regex_without_match_names_the_file():
     records = nih_like_records(n_patients=5) + [make_record('scan-7', ['Mass'])]
     with pytest.raises(GroupPatternError, match='scan-7.png'):
         kfold_records(records, folds=2, group_regex=r'^(\d{8})_')
-    with pytest.raises(GroupPatternError, match='no capture group'):
+    with pytest.raises(GroupPatternError, match='exactly one capture group'):
         group_ids(['00000001_000.png'], r'^\d{8}_')
 
 

@@ -33,12 +33,12 @@ reference check uses distinct scores.
 """
 import contextlib
 import io
-import re
 
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
 from tbmm.classes import DEFAULT_CLASSES
+from tbmm.datasets.split import group_ids  # noqa: F401  (re-exported: patients of file names)
 
 from .coco import build_coco_pair
 from .evaluate import _flatten_records
@@ -57,34 +57,6 @@ _MAX_BLOCK_ELEMENTS = 16_000_000
 def ci_key(metric, confidence=0.95):
     """``'ap50', 0.95 -> 'ap50_ci95'``: the key of an interval next to its value."""
     return f'{metric}_ci{100 * confidence:g}'.replace('.', '_')
-
-
-def group_ids(file_names, group_regex):
-    """The group (patient) of each file name: the regex's one capture group, searched in the name.
-
-    ``group_ids(['00000001_000.png', '00000001_001.png'], r'^(\\d{8})_')`` -> ``['00000001',
-    '00000001']``. A name the regex does not match is a ``ValueError`` naming it (and the count).
-    ``group_regex=None``: every image its own group (the file names), which
-    :func:`bootstrap_intervals` resamples as images.
-    """
-    if group_regex is None:
-        return list(file_names)
-    pattern = re.compile(group_regex)
-    if pattern.groups != 1:
-        raise ValueError(f'group regex {group_regex!r} must have exactly one capture group '
-                         f'(the patient id), it has {pattern.groups}')
-    groups, unmatched = [], []
-    for name in file_names:
-        match = pattern.search(name)
-        if match is None or match.group(1) is None:
-            unmatched.append(name)
-        else:
-            groups.append(match.group(1))
-    if unmatched:
-        more = f' (and {len(unmatched) - 1} more)' if len(unmatched) > 1 else ''
-        raise ValueError(f'group regex {group_regex!r} does not match file name '
-                         f'{unmatched[0]!r}{more}: cannot tell its patient')
-    return groups
 
 
 class _Sequence:
