@@ -143,7 +143,7 @@ class GroupPatternError(UserInputError):
 
 
 def group_ids(file_names, group_regex=None):
-    """The group (patient) of each file name: the regex's one capture group, searched in the base
+    r"""The group (patient) of each file name: the regex's one capture group, searched in the base
     name, e.g. ``r'^(\d{8})_'`` for NIH names (``00000001_000.png`` -> ``00000001``).
 
     ``group_regex=None``: every image its own group (the file names). A name the regex does not
