@@ -7,6 +7,8 @@ from .froc import CHESTXDET_FROC_FPS, CLASSIC_FROC_FPS, froc_sequence, recall_at
 from .image_level import roc_auc, sensitivity_at_specificity
 from .matching import box_iou, check_iou_threshold, match_detections
 from .report import format_table, plot_froc, write_result_json
+from .thresholds import (THRESHOLDS_FORMAT, ThresholdError, load_thresholds, parse_target,
+                         select_thresholds)
 from .voc import ap_from_ranked_matches, average_precision_area
 
 __all__ = [
@@ -17,4 +19,6 @@ __all__ = [
     'sensitivity_at_specificity', 'COCO_METRIC_NAMES', 'CHESTXDET_FROC_FPS', 'CLASSIC_FROC_FPS',
     'IMAGE_SPECIFICITY', 'bootstrap_intervals', 'attach_intervals', 'group_ids',
     'box_prior_baseline', 'predict_baseline', 'baseline_predictions',
+    'select_thresholds', 'load_thresholds', 'parse_target', 'ThresholdError',
+    'THRESHOLDS_FORMAT',
 ]
