@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Detect lesions on new chest X-rays (PNG/JPEG/BMP/TIFF of any bit depth, DICOM) with a trained checkpoint.
 
-    python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR [--score-thr 0.3]
+    python tools/infer.py CONFIG CHECKPOINT [CHECKPOINT ...] INPUT --out-dir DIR [--score-thr 0.3]
                           [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]
 
     python tools/infer.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
@@ -14,6 +14,10 @@ an image-level "abnormal_score"; every detection of the model, so it can be eval
 tools/evaluate.py), DIR/overlays/<name>.png (boxes scoring >= --score-thr) and, when some files
 cannot be read, DIR/unreadable.txt. Unreadable files are reported at the end; the exit status is
 non-zero only when none could be read.
+
+Several checkpoints of the config (e.g. the K models of a cross-validation) make a fold ensemble:
+each image goes through every model and their detections are fused with weighted boxes fusion,
+class by class (with --tta, every model's plain and flipped views are fused together).
 """
 import argparse
 import importlib.util
@@ -32,7 +36,9 @@ _LISTED_FAILURES = 10
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config file of the checkpoint')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='+',
+                        help='checkpoint file; several (of this config): their detections fused by '
+                        'weighted boxes fusion, class by class')
     parser.add_argument('input', help='image folder, image file, or quoted glob pattern')
     parser.add_argument('--out-dir', required=True, help='where predictions.json and overlays/ go')
     parser.add_argument('--score-thr', type=float, default=0.3,
@@ -82,12 +88,16 @@ def main(argv=None):
         allow_unsafe_checkpoint_loading(True)
     from tbmm.apis.inference import run_inference
 
-    summary = run_inference(args.config, args.checkpoint, args.input, args.out_dir,
+    checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
+    summary = run_inference(args.config, checkpoint, args.input, args.out_dir,
                             score_thr=args.score_thr, device=args.device,
                             batch_size=args.batch_size, tta=args.tta, cfg_options=args.cfg_options,
                             progress=not args.no_progress, amp=args.amp)
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
           f'{summary.n_abnormal} with a finding scoring >= {args.score_thr:g}')
+    if len(args.checkpoint) > 1:
+        print(f'ensemble:    {len(args.checkpoint)} checkpoints, detections fused by weighted '
+              f'boxes fusion' + (' (with their flipped views)' if args.tta else ''))
     print(f'precision:   {summary.precision}'
           + (f' ({summary.precision_notice})' if summary.precision_notice else ''))
     print(f'predictions: {summary.predictions_path}')

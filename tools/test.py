@@ -2,6 +2,7 @@
 
     python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py work_dirs/.../best.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir overlays
+    python tools/test.py CONFIG FOLD0.pth FOLD1.pth FOLD2.pth   # fold ensemble, fused by WBF
 """
 import argparse
 import sys
@@ -12,7 +13,10 @@ from tbmm.cli import CfgOptionsAction
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a tbmm detector')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='+',
+                        help='checkpoint file; several (of this config, e.g. the models of a '
+                        'cross-validation): their detections fused by weighted boxes fusion, class '
+                        'by class (with --tta, every model\'s views together)')
     parser.add_argument('--work-dir', help='where the log and the metrics JSON go')
     parser.add_argument('--out', help='also dump raw results to this .pkl file')
     parser.add_argument('--show-dir', help='draw prediction overlays into this folder '
@@ -48,7 +52,8 @@ def main(argv=None):
     from tbmm.evaluation import format_table
 
     cfg = prepare_test_config(
-        args.config, args.checkpoint, work_dir=args.work_dir, cfg_options=args.cfg_options,
+        args.config, args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint,
+        work_dir=args.work_dir, cfg_options=args.cfg_options,
         out=args.out, show_dir=args.show_dir, metrics_prefix=args.metrics_prefix, tta=args.tta,
         launcher=args.launcher, amp=args.amp)
     metrics, result = run_test(cfg)
@@ -56,6 +61,9 @@ def main(argv=None):
         print(format_table(result))
         prefix = next(e.outfile_prefix for e in cfg.test_evaluator
                       if e.get('type') == 'ChestXDetMetric')  # a result means there is one
+        if len(args.checkpoint) > 1:
+            print(f'Ensemble of {len(args.checkpoint)} checkpoints, detections fused by weighted '
+                  f'boxes fusion' + (' (with their flipped views)' if args.tta else ''))
         print(f'Per-class metrics: {prefix}.metrics.json')
     return 0
 

@@ -10,7 +10,8 @@
   ``tta=True`` gives the matching pipeline and :func:`apply_tta_config` turns a test config into a
   TTA one (what ``tools/test.py --tta`` needs).
 * :func:`find_images` and :func:`run_inference`: the folder/file/glob driver behind
-  ``tools/infer.py`` (predictions JSON, one overlay per image, unreadable files reported).
+  ``tools/infer.py`` (predictions JSON, one overlay per image, unreadable files reported); given
+  several checkpoints it fuses their detections (:mod:`tbmm.apis.ensemble`).
 """
 import copy
 import glob
@@ -24,6 +25,7 @@ from mmcv.transforms import Compose
 from mmdet.apis import init_detector
 from mmdet.models.test_time_augs import DetTTAModel
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_flip
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
@@ -269,6 +271,36 @@ def fuse_views(views, image_size, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg
     return boxes[order], scores[order], labels[order]
 
 
+def fuse_samples(data_samples, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg', max_per_img=100):
+    """Merge the predictions of several ``DetDataSample`` of one image with :func:`fuse_views`.
+
+    The samples are views (flipped ones are flipped back first: ``flip`` and ``flip_direction``
+    in their metainfo), models (:class:`tbmm.apis.ensemble.WBFEnsembleModel`), or both; each one
+    counts once in the fusion. Returns the first sample with the fused ``pred_instances``
+    (``max_per_img`` highest scores), so its metainfo and ground truth are those of the first
+    view as it came from the pipeline.
+    """
+    views = []
+    for sample in data_samples:
+        pred = sample.pred_instances
+        boxes = pred.bboxes
+        if sample.metainfo.get('flip', False):
+            boxes = bbox_flip(boxes, img_shape=sample.metainfo['ori_shape'],
+                              direction=sample.metainfo['flip_direction'])
+        views.append((boxes.detach().cpu().numpy(), pred.scores.detach().cpu().numpy(),
+                      pred.labels.detach().cpu().numpy()))
+    height, width = data_samples[0].metainfo['ori_shape'][:2]
+    boxes, scores, labels = fuse_views(views, (width, height), iou_thr, skip_box_thr, conf_type)
+    device = data_samples[0].pred_instances.bboxes.device
+    merged = InstanceData()
+    merged.bboxes = torch.as_tensor(boxes[:max_per_img], dtype=torch.float32, device=device)
+    merged.scores = torch.as_tensor(scores[:max_per_img], dtype=torch.float32, device=device)
+    merged.labels = torch.as_tensor(labels[:max_per_img], dtype=torch.long, device=device)
+    result = data_samples[0]
+    result.pred_instances = merged
+    return result
+
+
 @MODELS.register_module()
 class WBFTTAModel(DetTTAModel):
     """Test-time augmentation whose views are merged by weighted boxes fusion instead of NMS.
@@ -296,26 +328,8 @@ class WBFTTAModel(DetTTAModel):
         self.max_per_img = max_per_img
 
     def _merge_single_sample(self, data_samples):
-        views = []
-        for sample in data_samples:
-            pred = sample.pred_instances
-            # DetTTAModel's merge undoes each view's flip (boxes come back in original pixels).
-            boxes = self.merge_aug_bboxes([pred.bboxes], None, [sample.metainfo])
-            views.append((boxes.detach().cpu().numpy(), pred.scores.detach().cpu().numpy(),
-                          pred.labels.detach().cpu().numpy()))
-        height, width = data_samples[0].metainfo['ori_shape'][:2]
-        boxes, scores, labels = fuse_views(views, (width, height), self.iou_thr,
-                                           self.skip_box_thr, self.conf_type)
-        device = data_samples[0].pred_instances.bboxes.device
-        merged = InstanceData()
-        merged.bboxes = torch.as_tensor(boxes[:self.max_per_img], dtype=torch.float32,
-                                        device=device)
-        merged.scores = torch.as_tensor(scores[:self.max_per_img], dtype=torch.float32,
-                                        device=device)
-        merged.labels = torch.as_tensor(labels[:self.max_per_img], dtype=torch.long, device=device)
-        result = data_samples[0]
-        result.pred_instances = merged
-        return result
+        return fuse_samples(data_samples, self.iou_thr, self.skip_box_thr, self.conf_type,
+                            self.max_per_img)
 
 
 def build_tta_model(model, **wbf_options):
@@ -336,6 +350,12 @@ def apply_tta_config(cfg):
     """
     tta_model = dict(cfg.get('tta_model') or dict(type='WBFTTAModel'))
     cfg.model = ConfigDict(**tta_model, module=cfg.model)
+    return apply_tta_pipeline(cfg)
+
+
+def apply_tta_pipeline(cfg):
+    """Give the test data set of ``cfg`` (in place) the config's ``tta_pipeline`` or, when it has
+    none, the flip form of its test pipeline (:func:`tta_pipeline_cfg`). Returns ``cfg``."""
     dataset = cfg.test_dataloader.dataset
     while 'dataset' in dataset:  # wrappers such as ClassBalancedDataset
         dataset = dataset.dataset
@@ -428,6 +448,10 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
                   batch_size=1, tta=False, cfg_options=None, progress=True, amp=None):
     """Predict every image of ``source`` (see :func:`find_images`) and write the results.
 
+    ``checkpoint``: one path, or several of the same config (a fold ensemble) whose detections are
+    fused per image by weighted boxes fusion, class by class (:mod:`tbmm.apis.ensemble`; with
+    ``tta``, every model's plain and flipped views are fused together).
+
     Writes ``out_dir/predictions.json`` (annotation format plus ``scores`` per box and an
     image-level ``abnormal_score``: the highest box score, 0 without boxes; every detection the
     model returns is kept, so the file can be evaluated with ``tools/evaluate.py``) and
@@ -453,14 +477,15 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     if not images:
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{source}: no PNG, JPEG, BMP, TIFF or DICOM files found{others}')
-    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    from tbmm.apis.ensemble import WBFEnsembleModel, init_ensemble_model
+    model = init_ensemble_model(config, checkpoint, device=device, cfg_options=cfg_options)
     wanted = asks_for_inference_amp(model.cfg) if amp is None else amp
     autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)
     precision = ('float32' if autocast_dtype is None
                  else f"{str(autocast_dtype).removeprefix('torch.')} autocast")
     classes = tuple(model.dataset_meta['classes'])
     pipeline = build_inference_pipeline(model.cfg, tta=tta)
-    if tta:
+    if tta and not isinstance(model, WBFEnsembleModel):  # an ensemble fuses the views itself
         model = build_tta_model(model)
 
     names = dict(images)

@@ -181,6 +181,10 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
     """Return the test config: load ``checkpoint``, optionally dump raw results and draw overlays.
 
     Args:
+        checkpoint: a checkpoint path, or several of the same config (a fold ensemble): their
+            detections are fused per image with weighted boxes fusion, class by class
+            (:func:`tbmm.apis.ensemble.apply_ensemble_config`); one path in a list is the same
+            as the path alone.
         out: path of a ``.pkl`` with MMDetection's raw results (``DumpDetResults``).
         show_dir: folder (under the work dir's timestamp folder) for prediction overlays.
         metrics_prefix: the evaluator writes ``{prefix}.metrics.json`` (per class), ``.froc.png`` and
@@ -193,17 +197,28 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
             (:mod:`tbmm.apis.precision`).
     """
     cfg = load_config(config, cfg_options)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    checkpoints = ([os.fspath(checkpoint)] if isinstance(checkpoint, (str, os.PathLike))
+                   else [os.fspath(c) for c in checkpoint])
+    if not checkpoints:
+        raise RunConfigError('no checkpoint given')
+    for path in checkpoints:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'checkpoint not found: {path}')
     _check_class_count(cfg, config)
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
-    cfg.load_from = checkpoint
-    # Every tested weight must come from the checkpoint (MMEngine loads non-strictly).
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='CheckpointFitsModelHook')]
-    if tta:
-        from tbmm.apis.inference import apply_tta_config  # registers WBFTTAModel
-        apply_tta_config(cfg)
+    if len(checkpoints) > 1:
+        # The ensemble loads and checks its checkpoints itself when the Runner builds it.
+        from tbmm.apis.ensemble import apply_ensemble_config  # registers WBFEnsembleModel
+        apply_ensemble_config(cfg, checkpoints, tta=tta)
+    else:
+        cfg.load_from = checkpoints[0]
+        # Every tested weight must come from the checkpoint (MMEngine loads non-strictly).
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='CheckpointFitsModelHook')]
+        if tta:
+            from tbmm.apis.inference import apply_tta_config  # registers WBFTTAModel
+            apply_tta_config(cfg)
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:
         if evaluator.get('type') == 'ChestXDetMetric':
