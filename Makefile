@@ -30,7 +30,7 @@ $(VENV)/.mmcv-installed: $(VENV)/.torch-installed scripts/install_mmcv.sh
 	touch $@
 
 $(VENV)/.tbmm-installed: $(VENV)/.mmcv-installed pyproject.toml
-	$(PIP) install -q -e '.[dev,dicom,tta]'
+	$(PIP) install -q -e '.[dev,dicom,tta,tensorboard]'
 	touch $@
 
 demo: setup

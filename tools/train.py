@@ -3,6 +3,7 @@
     python tools/train.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --amp --cfg-options train_cfg.max_epochs=2
     python tools/train.py CONFIG --resume            # continue from the latest checkpoint in the work dir
+    python tools/train.py CONFIG --vis tensorboard   # also to TensorBoard: tensorboard --logdir WORK_DIR
 """
 import argparse
 import sys
@@ -30,6 +31,10 @@ def parse_args(argv=None):
     parser.add_argument('--load-from', help='initialise the model from this checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--vis', action='append', choices=['tensorboard'], default=[],
+                        help="also log to this visualization backend: 'tensorboard' (losses, LR, "
+                        "every validation metric per class, in WORK_DIR/<timestamp>/vis_data; "
+                        "needs the tensorboard package: pip install 'tbmm[tensorboard]')")
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher (tools/dist_train.sh uses pytorch)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -53,7 +58,7 @@ def main(argv=None):
     cfg = prepare_train_config(
         args.config, work_dir=args.work_dir, cfg_options=args.cfg_options, amp=args.amp,
         amp_dtype=args.amp_dtype, auto_scale_lr=auto_scale_lr, resume=args.resume,
-        load_from=args.load_from, launcher=args.launcher)
+        load_from=args.load_from, launcher=args.launcher, vis=args.vis)
     runner = run_train(cfg)
     print(f'Training finished; logs and checkpoints in {runner.work_dir}')
     return 0

@@ -94,8 +94,42 @@ def _set_work_dir(cfg, config, work_dir):
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
 
 
+#: ``--vis`` names: MMEngine's visualization backend type and the package it needs (module, extra).
+VIS_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard', 'tensorboard')}
+
+
+def add_vis_backends(cfg, names):
+    """Add MMEngine visualization backends (``'tensorboard'``) to ``cfg.visualizer``, in place.
+
+    The config's own backends (``LocalVisBackend``: ``vis_data/scalars.json``) stay; a backend
+    the config already has is not added twice. Everything the logger writes (losses, LR, every
+    validation metric, per class too: ``chestxdet/AP50/<class>``, ``chestxdet/FROC/<class>``) then
+    also goes to the new backend, into ``WORK_DIR/<timestamp>/vis_data/``. A backend whose package
+    is missing is a :class:`~tbmm.utils.MissingExtraError` now, not after the first epoch.
+    """
+    import importlib.util
+
+    from tbmm.utils import MissingExtraError
+    if cfg.get('visualizer') is None:
+        raise RunConfigError('the config has no visualizer to add a visualization backend to')
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    for name in names:
+        if name not in VIS_BACKENDS:
+            raise RunConfigError(f'unknown visualization backend {name!r} (known: '
+                                 f'{", ".join(VIS_BACKENDS)})')
+        backend_type, module, extra = VIS_BACKENDS[name]
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(f'--vis {name} needs the {module} package, which is not '
+                                    f"installed: pip install {module} (or 'tbmm[{extra}]')")
+        if not any(str(b.get('type', '')).split('.')[-1] == backend_type for b in backends):
+            backends.append(dict(type=backend_type))
+    cfg.visualizer.vis_backends = backends
+    return cfg
+
+
 def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp_dtype='float16',
-                         auto_scale_lr=None, resume=None, load_from=None, launcher='none'):
+                         auto_scale_lr=None, resume=None, load_from=None, launcher='none',
+                         vis=()):
     """Return the training config with the CLI's choices applied.
 
     Args:
@@ -105,6 +139,8 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
             ``None`` keeps the config's setting.
         resume: ``'auto'`` resumes from the latest checkpoint in the work dir, a path resumes
             from that checkpoint, ``None`` starts fresh.
+        vis: extra visualization backends by name, e.g. ``('tensorboard',)``
+            (:func:`add_vis_backends`).
     """
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
@@ -138,6 +174,8 @@ def prepare_train_config(config, work_dir=None, cfg_options=None, amp=False, amp
         if not osp.isfile(load_from):
             raise FileNotFoundError(f'checkpoint to load not found: {load_from}')
         cfg.load_from = load_from
+    if vis:
+        add_vis_backends(cfg, vis)
     _check_class_count(cfg, config)
     _check_training_precision(cfg, config)
     _apply_inference_amp(cfg)
