@@ -1,6 +1,7 @@
 """Training, testing and resuming through the same functions the tools use."""
 import glob
 import json
+import math
 import os.path as osp
 
 import pytest
@@ -82,13 +83,20 @@ def test_training_keeps_best_and_epoch_checkpoints(trained_phantom):
 
 def test_resume_round_trip(trained_phantom, tmp_path, repo_root):
     work_dir, opts = trained_phantom
-    opts = dict(opts, **{'train_cfg.max_epochs': 3})
+    # Epochs 1-2 ran on the 24 training images in batches of 4 (the phantom config): 6 iterations
+    # each. The resumed epoch 3 runs on 22 of them: DefaultSampler yields all 22 and the
+    # DataLoader keeps the last, short batch (drop_last=False), so ceil(22 / 4) = 6 iterations
+    # (5 if it were dropped). A resume that retrained from scratch would reach 18 + 12.
+    opts = dict(opts, **{'train_cfg.max_epochs': 3, 'train_dataloader.dataset.indices': 22})
     cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), cfg_options=opts,
                                resume=osp.join(work_dir, 'epoch_2.pth'))
     set_image_scale(cfg, (128, 128))
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.train_dataloader.get('batch_sampler') is None
+    assert not cfg.train_dataloader.get('drop_last', False)
     runner = run_train(cfg)
-    per_epoch = runner.iter // 3
-    assert runner.epoch == 3 and runner.iter == 3 * per_epoch
+    assert len(runner.train_dataloader.dataset) == 22
+    assert runner.epoch == 3 and runner.iter == 2 * math.ceil(24 / 4) + math.ceil(22 / 4) == 18
     assert osp.isfile(osp.join(tmp_path, 'epoch_3.pth'))
     assert not osp.isfile(osp.join(tmp_path, 'epoch_1.pth')), 'resume must not retrain epoch 1'
 
