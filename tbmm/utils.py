@@ -1,4 +1,5 @@
 """Small helpers shared by the command-line tools and the writers of output files."""
+import hashlib
 import os
 import os.path as osp
 import re
@@ -15,6 +16,15 @@ def ensure_parent_dir(path):
     if parent:
         os.makedirs(parent, exist_ok=True)
     return path
+
+
+def file_sha256(path):
+    """SHA-256 hex digest of a file's bytes (read in 1 MiB blocks): which input a record came from."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class UserInputError(ValueError):

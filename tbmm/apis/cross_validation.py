@@ -15,7 +15,6 @@ Layout of a cross-validation work dir ``W``::
 Every step is skipped when its output exists, so rerunning the same command after a kill goes on
 where it stopped: a fold with predictions is done, a fold with checkpoints resumes training.
 """
-import hashlib
 import json
 import os
 import os.path as osp
@@ -23,7 +22,7 @@ import time
 
 from tbmm.datasets.annotations import load_annotation_list, read_annotations, write_annotations
 from tbmm.datasets.split import kfold_records
-from tbmm.utils import UserInputError
+from tbmm.utils import UserInputError, file_sha256
 
 from .runner import config_classes, load_config
 
@@ -33,13 +32,6 @@ __all__ = ['CrossValidationError', 'make_folds', 'fold_paths', 'run_fold', 'run_
 class CrossValidationError(UserInputError):
     """A work dir or setting that does not fit this cross-validation (printed as one line)."""
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fold_paths(work_dir, fold):
@@ -61,7 +53,7 @@ def make_folds(ann_file, work_dir, folds=5, group_regex=None, seed=0, classes=No
     Returns the settings recorded in ``W/splits/split.json``.
     """
     read_annotations(ann_file)  # validates, with one-line errors
-    settings = dict(ann_file=osp.abspath(ann_file), ann_sha256=_sha256(ann_file), folds=folds,
+    settings = dict(ann_file=osp.abspath(ann_file), ann_sha256=file_sha256(ann_file), folds=folds,
                     group_regex=group_regex, seed=seed,
                     classes=None if classes is None else list(classes))
     record_path = osp.join(work_dir, 'splits', 'split.json')

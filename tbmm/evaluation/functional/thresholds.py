@@ -89,7 +89,6 @@ Only ``classes.<name>.threshold`` is required by :func:`load_thresholds` (a hand
 loads too); the rest is the report of how it was chosen. Readers must ignore keys they do not
 know. This module needs numpy only (no torch).
 """
-import hashlib
 import json
 import math
 import os
@@ -97,7 +96,7 @@ import os
 import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
-from tbmm.utils import UserInputError, ensure_parent_dir
+from tbmm.utils import UserInputError, ensure_parent_dir, file_sha256
 
 from .bootstrap import _interval, ci_key, draw_counts
 from .evaluate import _flatten_records
@@ -214,18 +213,11 @@ def _value(x):
     return None if math.isnan(x) else x
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def source_of(ann_path, pred_path):
     """The ``source`` entry: the two files as given and their SHA-256."""
     return {'ann': os.fspath(ann_path), 'pred': os.fspath(pred_path),
-            'ann_sha256': _sha256(ann_path), 'pred_sha256': _sha256(pred_path)}
+            'ann_sha256': file_sha256(ann_path), 'pred_sha256': file_sha256(pred_path)}
 
 
 def select_thresholds(gt_records, pred_records, target, classes=DEFAULT_CLASSES, iou_thr=0.5,
