@@ -100,6 +100,18 @@ def write_result_json(result, path):
         f.write('\n')
 
 
+def style_froc_axes(ax, fps, title):
+    """FROC axes: log2 FP/image with a tick at each of ``fps``, recall in [0, 1.02], grid."""
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(fps)
+    ax.set_xticklabels([f'{f:g}' for f in fps])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel('False positives per image')
+    ax.set_ylabel('Recall (sensitivity)')
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
 def plot_froc(result, path, title=None):
     """Save a PNG of recall vs FP/image at the FROC curve points: each class and the class mean."""
     if title is None:
@@ -123,14 +135,7 @@ def plot_froc(result, path, title=None):
     if mean_curve[labels[0]] is not None:
         ax.plot(fps, [mean_curve[label] for label in labels], color='black', linewidth=2.5,
                 marker='o', label='mean')
-    ax.set_xscale('log', base=2)
-    ax.set_xticks(fps)
-    ax.set_xticklabels(labels)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel('False positives per image')
-    ax.set_ylabel('Recall (sensitivity)')
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
+    style_froc_axes(ax, fps, title)
     ax.legend(fontsize=8, loc='lower right')
     fig.tight_layout()
     ensure_parent_dir(path)
