@@ -245,7 +245,10 @@ def error_summary(pairing, errors, score_thr=0.3, class_thresholds=None):
                       'targets; fix: removed from the ground-truth count',
             'delta_ap50': 'AP50 after fixing that error type alone minus AP50; over all '
                           'detections',
-            'counts_at_thr': 'detections scoring >= their class threshold',
+            'counts': 'all detections; missed = TIDE\'s missed ground truth, unmatched_gt = '
+                      'every ground truth without a true positive',
+            'counts_at_thr': 'detections scoring >= their class threshold; missed = ground '
+                             'truth without a true positive at the threshold',
         },
         'per_class': per_class,
         'overall': overall,
