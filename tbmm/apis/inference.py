@@ -156,8 +156,10 @@ def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=Fals
         autocast_dtype: run the model under autocast to this dtype (``torch.float16`` /
             ``torch.bfloat16``, see :mod:`tbmm.apis.precision`); None: float32.
 
-    A file the pipeline cannot read yields its exception at once; results of readable files come
-    when their batch is full (so the order of failures and results can differ from ``paths``).
+    A file the pipeline cannot read (:class:`ImageReadError`, or ``MissingExtraError`` for a DICOM
+    without pydicom) yields its exception at once; any other exception of the pipeline is raised.
+    Results of readable files come when their batch is full (so the order of failures and
+    results can differ from ``paths``).
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be at least 1, got {batch_size}')
@@ -180,7 +182,9 @@ def iter_predictions(model, paths, batch_size=1, pipeline=None, keep_images=Fals
     for path in paths:
         try:
             image, packed = _run_pipeline(pipeline, path)
-        except Exception as e:  # reported per file by the caller, the others still run
+        except (ImageReadError, MissingExtraError) as e:
+            # An unreadable file (or a DICOM without pydicom) is reported per file by the caller
+            # and the others still run; any other error is a bug and stops the run.
             yield Prediction(str(path), None, None, e)
             continue
         batch.append((str(path), image, packed))

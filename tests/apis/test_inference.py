@@ -406,3 +406,31 @@ def test_checkpoint_of_another_model_is_refused(checkpoint):
     # The fast config's folded BatchNorm and channels_last keep the plain model's weights.
     fast = osp.join(REPO_ROOT, 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
     assert init_model(fast, checkpoint).dataset_meta['classes'][0] == 'Consolidation'
+
+
+def test_a_pipeline_bug_stops_infer_instead_of_being_reported_as_unreadable(
+        tmp_path, checkpoint, phantom_images, monkeypatch):
+    # Only unreadable files (ImageReadError) are reported and skipped; before, any exception of
+    # the pipeline became an "unreadable file" and the run exited 0 with the others predicted.
+    from mmdet.datasets.transforms import PackDetInputs
+
+    from tbmm.utils import run_cli
+    img_dir, records = phantom_images
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name in ('a.png', 'b.png'):
+        (folder / name).write_bytes((img_dir / records[0]['file_name']).read_bytes())
+    pack = PackDetInputs.transform
+
+    def buggy(self, results):
+        if results['img_path'].endswith('b.png'):
+            raise RuntimeError('a bug in a transform')
+        return pack(self, results)
+
+    monkeypatch.setattr(PackDetInputs, 'transform', buggy)
+    argv = [PHANTOM, checkpoint, str(folder), '--out-dir', str(tmp_path / 'out'), '--no-progress',
+            *CLI_OPTIONS]
+    with pytest.raises(RuntimeError, match='a bug in a transform'):
+        run_cli(importlib.import_module('tools.infer').main, argv)
+    assert not (tmp_path / 'out' / 'predictions.json').exists()
+
