@@ -13,7 +13,8 @@ glob ('scans/**/*.dcm'). Writes DIR/predictions.json (annotation format plus "sc
 an image-level "abnormal_score"; every detection of the model, so it can be evaluated with
 tools/evaluate.py), DIR/overlays/<name>.png (boxes scoring >= --score-thr) and, when some files
 cannot be read, DIR/unreadable.txt. Unreadable files are reported at the end; the exit status is
-non-zero only when none could be read.
+non-zero only when none could be read (any other error stops the run with its traceback). DICOM
+files whose window/LUT is malformed are read with their value range stretched, and counted.
 
 Several checkpoints of the config (e.g. the K models of a cross-validation) make a fold ensemble:
 each image goes through every model and their detections are fused with weighted boxes fusion,
@@ -87,12 +88,17 @@ def main(argv=None):
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
     from tbmm.apis.inference import run_inference
+    from tbmm.datasets.image_io import recording_window_fallbacks
 
     checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
-    summary = run_inference(args.config, checkpoint, args.input, args.out_dir,
-                            score_thr=args.score_thr, device=args.device,
-                            batch_size=args.batch_size, tta=args.tta, cfg_options=args.cfg_options,
-                            progress=not args.no_progress, amp=args.amp)
+    # DICOM files with a malformed window/LUT are read with their value range stretched instead:
+    # counted here and said once at the end, not one warning per file.
+    with recording_window_fallbacks() as window_fallbacks:
+        summary = run_inference(args.config, checkpoint, args.input, args.out_dir,
+                                score_thr=args.score_thr, device=args.device,
+                                batch_size=args.batch_size, tta=args.tta,
+                                cfg_options=args.cfg_options, progress=not args.no_progress,
+                                amp=args.amp)
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
           f'{summary.n_abnormal} with a finding scoring >= {args.score_thr:g}')
     if len(args.checkpoint) > 1:
@@ -104,6 +110,10 @@ def main(argv=None):
     print(f'overlays:    {summary.overlay_dir}/')
     if summary.n_skipped:
         print(f'skipped {summary.n_skipped} file(s) that are not .png/.jpg/.jpeg/.dcm/.dicom')
+    if window_fallbacks:
+        first, reason = next(iter(window_fallbacks.items()))
+        print(f'{len(window_fallbacks)} DICOM file(s) with a malformed window/LUT, read with their '
+              f'value range stretched instead (first: {first}: {reason})', file=sys.stderr)
     if summary.failures:
         print(f'{len(summary.failures)} file(s) could not be read '
               f'(all listed in {osp.join(args.out_dir, "unreadable.txt")}):', file=sys.stderr)

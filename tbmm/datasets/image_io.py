@@ -15,8 +15,11 @@ Mapping to 8 bits:
 * DICOM follows the display pipeline of the standard: the modality LUT (Rescale Slope/Intercept or
   a Modality LUT Sequence), then the VOI LUT (VOI LUT Sequence, else the first Window
   Center/Width), whose output range is mapped linearly to ``[0, 255]``, so the window chosen for
-  display is honoured (values outside the window saturate). Without a usable VOI LUT the actual
-  value range is stretched as above. MONOCHROME1 images (and a Presentation LUT Shape of INVERSE)
+  display is honoured (values outside the window saturate). Without a VOI LUT or window the actual
+  value range is stretched as above; so it is when they are malformed (a width below 1, a center
+  without a width, a LUT whose data do not fit its descriptor or whose output is constant), and
+  then a :class:`DicomWindowWarning` names the file (once per file and process;
+  :func:`recording_window_fallbacks` collects them instead, e.g. for a count in a summary). MONOCHROME1 images (and a Presentation LUT Shape of INVERSE)
   are inverted afterwards, so lungs are dark as in MONOCHROME2. Multi-frame files yield their
   first frame.
 
@@ -26,10 +29,12 @@ Files are recognised as DICOM by the ``DICM`` marker after the 128-byte preamble
 Unreadable input (missing, empty, truncated, not an image) raises :class:`ImageReadError`, whose
 message is one line naming the file and the reason.
 """
+import contextlib
 import io
 import os
 import os.path as osp
 import struct
+import warnings
 from collections import namedtuple
 
 import cv2
@@ -77,6 +82,40 @@ class ImageReadError(ValueError):
         self.reason = reason
 
 
+class DicomWindowWarning(UserWarning):
+    """A DICOM file's VOI window or LUT is malformed, so its value range was stretched instead.
+
+    The message is one line naming the file and the reason; ``source`` and ``reason`` hold them.
+    """
+
+    def __init__(self, source, reason=None):
+        super().__init__(source if reason is None else
+                         f'{source}: malformed VOI window/LUT ({reason}); its value range was '
+                         f'stretched to 0-255 instead')
+        self.source = source
+        self.reason = reason
+
+
+@contextlib.contextmanager
+def recording_window_fallbacks():
+    """Collect the :class:`DicomWindowWarning` of the reads inside (every read, not once per
+    file) instead of showing them; yields a dict ``{file: reason}`` filled as they come. Other
+    warnings are shown as usual. Not thread-safe (it swaps ``warnings.showwarning``)."""
+    found = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter('always', DicomWindowWarning)
+        show = warnings.showwarning
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            if isinstance(message, DicomWindowWarning):
+                found.setdefault(message.source, message.reason)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = record
+        yield found
+
+
 def read_xray(path, channels=3):
     """Read a PNG/JPEG/DICOM X-ray as ``uint8`` gray pixels.
 
@@ -99,7 +138,7 @@ def read_xray(path, channels=3):
             raise ImageReadError(path, _undecodable_reason(head))
         if head.startswith(_JPEG_SIGNATURE):
             _check_jpeg_complete(path, _read_tail(path))
-        gray = _raster_to_gray(decoded)
+        gray = _raster_to_gray(decoded, path)
     return _with_channels(gray, channels)
 
 
@@ -122,7 +161,7 @@ def decode_xray(data, channels=3, name='<bytes>'):
             raise ImageReadError(name, _undecodable_reason(head))
         if head.startswith(_JPEG_SIGNATURE):
             _check_jpeg_complete(name, data[-_JPEG_TAIL_WINDOW:])
-        gray = _raster_to_gray(decoded)
+        gray = _raster_to_gray(decoded, name)
     return _with_channels(gray, channels)
 
 
@@ -173,12 +212,12 @@ def to_uint8(values, low=None, high=None):
 # --- raster files ---------------------------------------------------------------------------------
 
 
-def _raster_to_gray(decoded):
+def _raster_to_gray(decoded, name):
     """OpenCV's IMREAD_UNCHANGED output (gray, BGR, BGRA; any depth) -> uint8 gray."""
-    return _bit_depth_to_uint8(_colour_to_gray(decoded, 'BGR'))
+    return _bit_depth_to_uint8(_colour_to_gray(decoded, 'BGR', name))
 
 
-def _colour_to_gray(pixels, order):
+def _colour_to_gray(pixels, order, name):
     if pixels.ndim == 2:
         return pixels
     n_channels = pixels.shape[2]
@@ -193,7 +232,7 @@ def _colour_to_gray(pixels, order):
     elif n_channels == 4:
         code = cv2.COLOR_BGRA2GRAY if order == 'BGR' else cv2.COLOR_RGBA2GRAY
     else:
-        raise ValueError(f'unsupported number of channels: {n_channels}')
+        raise ImageReadError(name, f'unsupported number of channels: {n_channels}')
     return cv2.cvtColor(np.ascontiguousarray(pixels), code)
 
 
@@ -358,18 +397,28 @@ def _dicom_to_gray(source, name, force):
     apply_modality_lut, apply_voi_lut, apply_color_lut = _pixel_functions()
     photometric = str(ds.get('PhotometricInterpretation', 'MONOCHROME2')).strip().upper()
     if photometric == 'PALETTE COLOR':
-        return _bit_depth_to_uint8(_colour_to_gray(apply_color_lut(pixels, ds), 'RGB'))
+        return _bit_depth_to_uint8(_colour_to_gray(apply_color_lut(pixels, ds), 'RGB', name))
     if samples_per_pixel > 1:  # pydicom returns colour as RGB (YBR converted)
-        return _bit_depth_to_uint8(_colour_to_gray(pixels, 'RGB'))
+        return _bit_depth_to_uint8(_colour_to_gray(pixels, 'RGB', name))
 
-    values = apply_modality_lut(pixels, ds)
+    try:
+        values = apply_modality_lut(pixels, ds)
+    except (ValueError, AttributeError, KeyError, IndexError, TypeError, NotImplementedError) as e:
+        raise ImageReadError(name, f'malformed DICOM rescale/modality LUT ({_brief(e)})') from e
     gray = None
-    if photometric in _MONOCHROME and _has_voi(ds):
-        try:
-            windowed = apply_voi_lut(values, ds, index=0)
-            gray = to_uint8(windowed, *_voi_output_range(ds, apply_voi_lut))
-        except (ValueError, AttributeError, KeyError, IndexError, TypeError, NotImplementedError):
-            gray = None  # malformed window/LUT (e.g. width < 1): fall back to the value range
+    if photometric in _MONOCHROME:
+        malformed = None
+        if _has_voi(ds):
+            try:
+                windowed = apply_voi_lut(values, ds, index=0)
+                gray = to_uint8(windowed, *_voi_output_range(ds, apply_voi_lut))
+            except (ValueError, AttributeError, KeyError, IndexError, TypeError,
+                    NotImplementedError) as e:
+                malformed = _brief(e)  # e.g. a window width < 1
+        else:
+            malformed = _unusable_voi(ds)
+        if malformed is not None:  # the value range below, said once per file
+            warnings.warn(DicomWindowWarning(str(name), malformed), stacklevel=2)
     if gray is None:
         gray = to_uint8(values)
     if photometric == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).upper() == 'INVERSE':
@@ -381,6 +430,18 @@ def _has_voi(ds):
     # Same test as pydicom's apply_voi_lut, which silently does nothing when neither is usable.
     has_window = all(ds.get(k) not in (None, '') for k in ('WindowCenter', 'WindowWidth'))
     return _valid_voi_lut_item(ds) is not None or has_window
+
+
+def _unusable_voi(ds):
+    """Why the VOI elements of a file without a usable window or LUT are unusable; None when it
+    has none at all."""
+    given = [k for k in ('WindowCenter', 'WindowWidth') if ds.get(k) not in (None, '')]
+    if len(given) == 1:
+        missing = 'WindowWidth' if given[0] == 'WindowCenter' else 'WindowCenter'
+        return f'{given[0]} without {missing}'
+    if ds.get('VOILUTSequence'):
+        return 'VOI LUT Sequence item without LUT Descriptor or LUT Data'
+    return None
 
 
 def _valid_voi_lut_item(ds):

@@ -434,3 +434,26 @@ def test_a_pipeline_bug_stops_infer_instead_of_being_reported_as_unreadable(
         run_cli(importlib.import_module('tools.infer').main, argv)
     assert not (tmp_path / 'out' / 'predictions.json').exists()
 
+
+def test_infer_counts_dicom_files_with_a_malformed_window(tmp_path, checkpoint, phantom_images,
+                                                          capsys):
+    pytest.importorskip('pydicom')
+    from tbmm.utils import run_cli
+    img_dir, records = phantom_images
+    gray = cv2.imread(str(img_dir / records[0]['file_name']), cv2.IMREAD_GRAYSCALE)
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    stored = gray.astype(np.uint16) * 16
+    for name in ('bad1.dcm', 'bad2.dcm'):  # window width 0: not a usable window
+        write_dicom(str(folder / name), stored, WindowCenter=2048, WindowWidth=0)
+    write_dicom(str(folder / 'good.dcm'), stored, WindowCenter=2048, WindowWidth=4096)
+    argv = [PHANTOM, checkpoint, str(folder), '--out-dir', str(tmp_path / 'out'), '--no-progress',
+            *CLI_OPTIONS]
+    assert run_cli(importlib.import_module('tools.infer').main, argv) == 0
+    captured = capsys.readouterr()
+    assert '3 of 3 image(s) predicted' in captured.out
+    lines = [line for line in captured.err.splitlines() if 'malformed window/LUT' in line]
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith('2 DICOM file(s) with a malformed window/LUT, read with their '
+                               f'value range stretched instead (first: {folder / "bad1.dcm"}: ')
+    assert 'Window Width must be greater than or equal to 1' in lines[0]

@@ -199,6 +199,85 @@ def test_dicom_window_is_honoured_and_values_outside_it_saturate(tmp_path):
     assert read_xray(path, channels=1).tolist() == [[0, 0, 128, 255, 255]]
 
 
+def voi_lut_sequence(descriptor, data):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    item = Dataset()
+    if descriptor is not None:
+        item.add_new('LUTDescriptor', 'US', descriptor)
+    if data is not None:
+        item.add_new('LUTData', 'US', data)
+    return Sequence([item])
+
+
+MALFORMED_VOI = {
+    'width below 1': (lambda: dict(WindowCenter=1500, WindowWidth=0),
+                      'Window Width must be greater than or equal to 1'),
+    'center without width': (lambda: dict(WindowCenter=1500), 'WindowCenter without WindowWidth'),
+    'LUT shorter than its descriptor': (
+        lambda: dict(VOILUTSequence=voi_lut_sequence([4096, 0, 12], [0, 1, 2])), 'out of bounds'),
+    'constant LUT': (lambda: dict(VOILUTSequence=voi_lut_sequence([4096, 0, 12], [7] * 4096)),
+                     'degenerate VOI output range'),
+    'LUT item without descriptor or data': (
+        lambda: dict(VOILUTSequence=voi_lut_sequence(None, None)),
+        'VOI LUT Sequence item without LUT Descriptor or LUT Data'),
+}
+
+
+@requires_pydicom
+@pytest.mark.parametrize('case', sorted(MALFORMED_VOI))
+def test_malformed_dicom_window_or_lut_falls_back_to_the_value_range_with_a_warning(tmp_path,
+                                                                                     case):
+    from tbmm.datasets.image_io import DicomWindowWarning
+    elements, reason = MALFORMED_VOI[case]
+    pixels = np.array([[0, 1000, 1500, 2000, 4095]], np.uint16)
+    path = write_dicom(tmp_path / 'bad_voi.dcm', pixels, **elements())
+    with pytest.warns(DicomWindowWarning) as caught:
+        gray = read_xray(path, channels=1)
+    assert gray.tolist() == [[0, 62, 93, 125, 255]]  # round(v / 4095 * 255): the value range
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f'{path}: malformed VOI window/LUT (') and reason in message
+    assert 'value range was stretched' in message and '\n' not in message
+
+
+@requires_pydicom
+def test_window_fallbacks_are_recorded_per_file_and_valid_windows_say_nothing(tmp_path):
+    import warnings
+
+    from tbmm.datasets.image_io import recording_window_fallbacks
+    pixels = np.array([[0, 1000, 1500, 2000, 4095]], np.uint16)
+    bad = [write_dicom(tmp_path / f'bad{i}.dcm', pixels, WindowCenter=1500, WindowWidth=0)
+           for i in range(2)]
+    good = write_dicom(tmp_path / 'good.dcm', pixels, WindowCenter=1500, WindowWidth=1001)
+    plain = write_dicom(tmp_path / 'plain.dcm', pixels)  # no window at all: nothing to say
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter('always')
+        with recording_window_fallbacks() as fallbacks:
+            for path in (bad[0], good, bad[1], plain, bad[0]):
+                read_xray(path)
+            warnings.warn('another warning', UserWarning)
+    assert list(fallbacks) == [str(bad[0]), str(bad[1])]
+    assert all('Window Width must be' in reason for reason in fallbacks.values())
+    # Recorded, not shown; other warnings still are.
+    assert [str(w.message) for w in shown] == ['another warning']
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter('always')
+        read_xray(good)
+        read_xray(plain)
+    assert not shown
+
+
+@requires_pydicom
+def test_malformed_modality_lut_is_an_image_read_error(tmp_path):
+    # Unlike a display window, the modality LUT defines the values: no fallback, the file is bad.
+    path = write_dicom(tmp_path / 'bad_modality.dcm', np.full((2, 2), 100, np.uint16),
+                       ModalityLUTSequence=voi_lut_sequence([4096, 0, 12], [0, 1, 2]))
+    with pytest.raises(ImageReadError,
+                       match=r'bad_modality\.dcm: malformed DICOM rescale/modality LUT'):
+        read_xray(path)
+
+
 @requires_pydicom
 def test_dicom_rescale_slope_and_intercept_are_applied_before_the_window(tmp_path):
     stored = np.array([[0, 250, 500, 750, 1000]], np.uint16)  # -> -1000, -500, 0, 500, 1000 in HU
