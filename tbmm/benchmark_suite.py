@@ -168,8 +168,10 @@ def run_suite(runs, device, json_path, data=None, image_size=1024, iters=15, war
 
 
 def failed_runs(records):
-    """The records of runs that failed (not those skipped for want of data on disk)."""
-    return [r for r in records if 'error' in r and not r['error'].startswith('skipped:')]
+    """The records of runs that failed, ours or the stock side of a comparison (not those skipped
+    for want of data on disk)."""
+    return [r for r in records
+            if ('error' in r and not r['error'].startswith('skipped:')) or r.get('stock_error')]
 
 
 def _measure(run, settings):

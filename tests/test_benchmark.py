@@ -2,6 +2,8 @@
 
 No test asserts a speed."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -154,3 +156,18 @@ def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
     images = [workload._next_batch()['inputs'] for _ in range(5)]
     assert sum(len(batch) for batch in images) == 10
     assert cfg.train_dataloader.sampler.type == 'DefaultSampler'  # the config is not changed
+
+
+def test_compare_stock_exits_1_when_the_stock_run_fails(repo_root, disk_data):
+    # fp16 autocast is refused on the CPU: ours measures, stock fails, and there is no ratio.
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', PHANTOM, '--task', 'data', '--data', disk_data,
+         '--compare-stock', '--stock-amp', 'fp16', '--interleave', 'no'] + TINY,
+        cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'mmdet-stock: failed: BenchmarkSettingsError: fp16 autocast is for CUDA' in proc.stdout
+    assert 'the stock run failed, so there is no ratio (exit status 1)' in proc.stderr
+    from tools.benchmark import exit_status
+    assert exit_status({'ours': {}, 'stock_error': 'x', 'ratio': None}) == 1
+    assert exit_status({'ours': {}, 'stock': {}, 'ratio': 1.0}) == 0
+    assert exit_status([{'label': 'a', 'ours': {}, 'stock_error': 'x', 'ratio': None}]) == 1

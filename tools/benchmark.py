@@ -105,11 +105,13 @@ def run_suite_cli(args, device):
 
 
 def exit_status(result):
-    """``run_cli``'s code for a user mistake; 1 when a suite run failed; else 0."""
+    """``run_cli``'s code for a user mistake; 1 when a run failed (a suite run, or the stock side
+    of --compare-stock, whose ratio then is missing); else 0."""
     if isinstance(result, int):
         return result
     from tbmm.benchmark_suite import failed_runs
-    return 1 if isinstance(result, list) and failed_runs(result) else 0
+    records = result if isinstance(result, list) else [result] if isinstance(result, dict) else []
+    return 1 if failed_runs(records) else 0
 
 
 def main(argv=None):
@@ -148,6 +150,8 @@ def main(argv=None):
         print(format_result(ours))
         if ratio is None:
             print(f'mmdet-stock: failed: {stock}')
+            print(f'the stock run failed, so there is no ratio (exit status 1): {stock}',
+                  file=sys.stderr)
             record.update(ours=ours.as_dict(), stock_error=stock, ratio=None)
         else:
             print(format_result(stock))
