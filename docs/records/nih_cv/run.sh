@@ -30,3 +30,6 @@ $PY tools/evaluate.py --ann data/nih-bbox/test.json --pred $W/baseline/test.pred
 $PY tools/plot_curves.py $W/fold0 --out $W/curves_fold0
 $PY tools/draw_predictions.py --ann data/nih-bbox/test.json --pred $W/ensemble/test.predictions.json \
     --img-dir data/nih-bbox/images --out-dir $W/overlays --classes nih8 --num 6 --top-k 3 --score-thr 0.05
+# 6. the augmentation choice: the flip-only recipe on folds 0-2 of the same split (21:11-21:42)
+$PY tools/cross_validate.py configs/tb_retinanet/nih/retinanet_nih8_cpu_flip.py --ann data/nih-bbox/train.json \
+    --folds 5 --group-regex "$GROUP" --work-dir ${W}_flip --only-folds 0,1,2
