@@ -35,9 +35,11 @@ def test_bfloat16_emulation_matches_cpu_bfloat16_autocast():
         emulated = conv(x)
     exact = conv(x)
     # Equal up to the accumulation order (at most one bfloat16 step), far closer than to float32.
+    # On average, not at the worst element: where oneDNN sums in another order (AVX512-BF16 CPUs)
+    # a single output can land one bfloat16 step off, as far as float32 is from bfloat16 there.
     step = exact.abs() * 2 ** -7
     assert ((real - emulated).abs() <= step + 1e-6).all()
-    assert (real - emulated).abs().max() < (real - exact).abs().max() / 4
+    assert (real - emulated).abs().mean() < (real - exact).abs().mean() / 4
 
 
 def test_float16_gradients_underflow_like_on_a_gpu():
