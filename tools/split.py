@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Split a ChestX-Det annotation file into stratified train and val files, or into K folds.
+r"""Split a ChestX-Det annotation file into stratified train and val files, or into K folds.
 
     python tools/split.py ANN.json [--val-fraction 0.2] [--seed 0] [--classes C1,C2,...]
                           (--out-dir DIR | --out-train TRAIN.json --out-val VAL.json)
