@@ -33,3 +33,6 @@ $PY tools/draw_predictions.py --ann data/nih-bbox/test.json --pred $W/ensemble/t
 # 6. the augmentation choice: the flip-only recipe on folds 0-2 of the same split (21:11-21:42)
 $PY tools/cross_validate.py configs/tb_retinanet/nih/retinanet_nih8_cpu_flip.py --ann data/nih-bbox/train.json \
     --folds 5 --group-regex "$GROUP" --work-dir ${W}_flip --only-folds 0,1,2
+# 7. where the ensemble's AP50 goes on the test part (confusion matrix, TIDE errors, galleries)
+$PY tools/evaluate.py --ann data/nih-bbox/test.json --pred $W/ensemble/test.predictions.json --classes nih8 \
+    --analysis $W/analysis --img-dir data/nih-bbox/images --score-thr 0.1
