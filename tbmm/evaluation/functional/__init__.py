@@ -25,5 +25,6 @@ __all__ = [
     'IMAGE_SPECIFICITY', 'bootstrap_intervals', 'attach_intervals', 'group_ids',
     'box_prior_baseline', 'predict_baseline', 'baseline_predictions',
     'select_thresholds', 'load_thresholds', 'parse_target', 'ThresholdError',
-    'THRESHOLDS_FORMAT',
+    'THRESHOLDS_FORMAT', 'pair_records', 'confusion_matrix', 'class_curves', 'f1_curve',
+    'ERROR_TYPES', 'FP_KINDS', 'classify_errors', 'delta_ap', 'error_summary', 'per_image_errors',
 ]

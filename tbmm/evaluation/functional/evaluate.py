@@ -64,13 +64,19 @@ def image_keys(specificity=IMAGE_SPECIFICITY):
 
 
 class _Boxes:
-    """Boxes of one record set as flat arrays: class label and image index per box."""
+    """Boxes of one record set as flat arrays: ``boxes`` (N, 4), ``labels`` (class index),
+    ``images`` (index into the ground truth's file list), ``index`` (position of the box in its
+    record's ``syms``/``boxes``), ``scores`` (None for ground truth)."""
 
-    def __init__(self, boxes, labels, images, scores=None):
+    def __init__(self, boxes, labels, images, scores=None, index=None):
         self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.images = np.asarray(images, dtype=np.int64)
+        self.index = np.asarray([] if index is None else index, dtype=np.int64)
         self.scores = None if scores is None else np.asarray(scores, dtype=np.float64)
+
+    def __len__(self):
+        return len(self.labels)
 
 
 def _flatten_records(records, image_index, class_index, kind):
@@ -79,7 +85,7 @@ def _flatten_records(records, image_index, class_index, kind):
     Records whose file name is not in ``image_index`` are skipped and returned by name.
     """
     with_scores = kind == 'pred'
-    boxes, labels, images, scores = [], [], [], []
+    boxes, labels, images, index, scores = [], [], [], [], []
     ignored, unknown_files, seen = Counter(), [], set()
     for record in records:
         file_name = record['file_name']
@@ -105,9 +111,10 @@ def _flatten_records(records, image_index, class_index, kind):
             boxes.append(rec_boxes[j])
             labels.append(label)
             images.append(image)
+            index.append(j)
             if with_scores:
                 scores.append(rec_scores[j])
-    return (_Boxes(boxes, labels, images, scores if with_scores else None), dict(ignored),
+    return (_Boxes(boxes, labels, images, scores if with_scores else None, index), dict(ignored),
             unknown_files)
 
 

@@ -20,71 +20,17 @@ for all detections at once (a padded detections x ground-truths-of-the-image blo
 Identical boxes of several classes (one finding labelled Consolidation and Effusion) are one
 ground truth per class, as everywhere in tbmm.
 """
-from collections import Counter
 
 import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
 
+from .evaluate import _Boxes as Boxes  # noqa: F401  (the type of Pairing.gt / .det)
+from .evaluate import _flatten_records
 from .matching import box_iou, check_iou_threshold, rank_by_score
 
 # Bounds the (detections x ground truths per image) IoU block computed at once.
 _MAX_IOU_BLOCK = 4_000_000
-
-
-class Boxes:
-    """Flat arrays of one record set's boxes of the evaluated classes.
-
-    ``boxes`` (N, 4), ``labels`` (class index), ``images`` (index into the ground truth's file
-    list), ``index`` (position of the box in its record's ``syms``/``boxes``), ``scores`` (None for
-    ground truth).
-    """
-
-    def __init__(self, boxes, labels, images, index, scores=None):
-        self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.images = np.asarray(images, dtype=np.int64)
-        self.index = np.asarray(index, dtype=np.int64)
-        self.scores = None if scores is None else np.asarray(scores, dtype=np.float64)
-
-    def __len__(self):
-        return len(self.labels)
-
-
-def _flatten(records, image_index, class_index, kind):
-    """Records -> :class:`Boxes`; boxes of classes outside the list are counted, files outside the
-    ground truth listed."""
-    with_scores = kind == 'pred'
-    boxes, labels, images, index, scores = [], [], [], [], []
-    ignored, unknown_files, seen = Counter(), [], set()
-    for record in records:
-        file_name = record['file_name']
-        if file_name in seen:
-            raise ValueError(f'{kind}: duplicate file_name {file_name!r}')
-        seen.add(file_name)
-        image = image_index.get(file_name)
-        if image is None:
-            unknown_files.append(file_name)
-            continue
-        syms, rec_boxes = record['syms'], record['boxes']
-        if len(syms) != len(rec_boxes):
-            raise ValueError(f'{kind} {file_name!r}: {len(syms)} syms but {len(rec_boxes)} boxes')
-        rec_scores = record.get('scores') if with_scores else None
-        if with_scores and (rec_scores is None or len(rec_scores) != len(rec_boxes)):
-            raise ValueError(f'pred {file_name!r}: needs "scores", one per box')
-        for j, sym in enumerate(syms):
-            label = class_index.get(sym)
-            if label is None:
-                ignored[sym] += 1
-                continue
-            boxes.append(rec_boxes[j])
-            labels.append(label)
-            images.append(image)
-            index.append(j)
-            if with_scores:
-                scores.append(rec_scores[j])
-    return (Boxes(boxes, labels, images, index, scores if with_scores else None), dict(ignored),
-            unknown_files)
 
 
 class Pairing:
@@ -173,8 +119,8 @@ def pair_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=0.5)
         image_index[record['file_name']] = len(image_index)
     if not image_index:
         raise ValueError('no ground-truth images to evaluate')
-    gt, gt_ignored, _ = _flatten(gt_records, image_index, class_index, 'gt')
-    det, det_ignored, unknown_files = _flatten(pred_records, image_index, class_index, 'pred')
+    gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
+    det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index, 'pred')
 
     p = Pairing()
     p.file_names = list(image_index)
