@@ -297,7 +297,12 @@ def _cpu_distributed(cfg):
         yield
     finally:
         if started:
-            dist.destroy_process_group()
+            # A rank that closes its connections while its peer is still finishing can make
+            # gloo abort the peer (SIGABRT); leave together.
+            try:
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
 
 def build_runner(cfg):

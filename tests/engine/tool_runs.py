@@ -60,7 +60,12 @@ def free_port():
 
 
 def tail(text, lines=30):
-    return '\n'.join(text.splitlines()[-lines:])
+    """The last lines of a tool's output, after any abort or error lines from earlier in it
+    (a crashed rank's own message comes before torchrun's long report)."""
+    all_lines = text.splitlines()
+    alarms = [line for line in all_lines[:-lines]
+              if re.search(r'terminate|abort|Error|Exception|what\(\)', line)]
+    return '\n'.join(alarms[-20:] + all_lines[-lines:])
 
 
 def load_checkpoint(path):
