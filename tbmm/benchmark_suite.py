@@ -19,11 +19,12 @@ from tbmm.utils import ensure_parent_dir
 
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
 FAST = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast.py'
-FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
-FAST_AMP_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'
-FAST_AMP_COMPILE = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp_compile.py'
-FAST_AMP_FP16_COMPILE = ('configs/tb_retinanet/fast/'
-                         'retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16_compile.py')
+FAST_BF16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py'
+FAST_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_fp16.py'
+FAST_BF16_COMPILE = ('configs/tb_retinanet/fast/'
+                     'retinanet_r101_fpn_10e_chestxdet_fast_bf16_compile.py')
+FAST_FP16_COMPILE = ('configs/tb_retinanet/fast/'
+                     'retinanet_r101_fpn_10e_chestxdet_fast_fp16_compile.py')
 
 
 @dataclass
@@ -55,18 +56,18 @@ GPU_SUITE: List[SuiteRun] = [
     # The headline runs first (a suite cut short keeps them): the fast bf16 config end to end from
     # PNG files on disk (decode, resize, flip, collate, copy, step), in inference, and the data
     # loader alone (gray decode vs stock's 3-channel pipeline), each against stock fp16.
-    SuiteRun('e2e-fast_amp-bf16', FAST_AMP, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
+    SuiteRun('e2e-fast_bf16', FAST_BF16, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
              disk=True),
-    # (Inference rows name their autocast: the _fast_amp configs infer in fp16 on CUDA by default,
+    # (Inference rows name their autocast: the _fast_bf16 configs infer in fp16 on CUDA by default,
     # tbmm/apis/precision.py; these rows keep the bf16 that was measured on 2026-11-26.)
-    SuiteRun('infer-fast_amp-bf16', FAST_AMP, 'infer', 'bf16', 'fp16', _BEST_BATCH),
+    SuiteRun('infer-fast_bf16', FAST_BF16, 'infer', 'bf16', 'fp16', _BEST_BATCH),
     SuiteRun('data-fast-gray', FAST, 'data', None, None, _BEST_BATCH, _WORKERS, disk=True),
     # The fast configs' model step on a fixed synthetic batch, and without channels_last (which
     # measured 0.93x as a single lever on the H200).
-    SuiteRun('train-fast_amp-bf16-batch16', FAST_AMP, 'train', None, 'fp16', _BEST_BATCH),
-    SuiteRun('train-fast_amp-bf16-batch16-nchw', FAST_AMP, 'train', None, 'fp16', _BEST_BATCH,
+    SuiteRun('train-fast_bf16-batch16', FAST_BF16, 'train', None, 'fp16', _BEST_BATCH),
+    SuiteRun('train-fast_bf16-batch16-nchw', FAST_BF16, 'train', None, 'fp16', _BEST_BATCH,
              cfg_options={'model.channels_last': False}),
-    SuiteRun('e2e-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
+    SuiteRun('e2e-fast_fp16', FAST_FP16, 'train', None, 'fp16', _BEST_BATCH, _WORKERS,
              disk=True),
     # One lever at a time on the main config under fp16 (stock fp16 is the reference; the
     # first row differs from stock only in the data set class and the multi-label head, whose
@@ -85,11 +86,11 @@ GPU_SUITE: List[SuiteRun] = [
              cfg_options={'model.backbone.norm_cfg.requires_grad': False}),
     SuiteRun('infer-main-fp16+batched_head', MAIN, 'infer', 'fp16', 'fp16', _BEST_BATCH,
              cfg_options={'model.bbox_head.type': 'BatchedRetinaHead'}),
-    SuiteRun('infer-fast_amp-fp16', FAST_AMP_FP16, 'infer', None, 'fp16', _BEST_BATCH),
-    SuiteRun('train-fast_amp-bf16-batch32', FAST_AMP, 'train', None, 'fp16', 2 * _BEST_BATCH),
+    SuiteRun('infer-fast_fp16', FAST_FP16, 'infer', None, 'fp16', _BEST_BATCH),
+    SuiteRun('train-fast_bf16-batch32', FAST_BF16, 'train', None, 'fp16', 2 * _BEST_BATCH),
     # Pinned memory + non-blocking copy as a single lever, end to end (stock: pin_memory off).
     # Persistent workers only act at epoch boundaries, which the loader-fed runs no longer have.
-    SuiteRun('e2e-fast_amp-fp16-no_pin', FAST_AMP_FP16, 'train', None, 'fp16', _BEST_BATCH,
+    SuiteRun('e2e-fast_fp16-no_pin', FAST_FP16, 'train', None, 'fp16', _BEST_BATCH,
              _WORKERS, disk=True,
              cfg_options={'train_dataloader.pin_memory': False,
                           'model.data_preprocessor.non_blocking': False}),
@@ -103,32 +104,32 @@ GPU_SUITE: List[SuiteRun] = [
              cfg_options={'model.bbox_head.type': 'Float32OutputRetinaHead',
                           'model.bbox_head.loss_cls.type': 'Float32FocalLoss'}),
     SuiteRun('train-fast-fp32', FAST, 'train', None, 'none', _LEVER_BATCH),
-    SuiteRun('train-fast_amp-fp16', FAST_AMP_FP16, 'train', None, 'fp16', _LEVER_BATCH),
-    SuiteRun('train-fast_amp-bf16', FAST_AMP, 'train', None, 'fp16', _LEVER_BATCH),
+    SuiteRun('train-fast_fp16', FAST_FP16, 'train', None, 'fp16', _LEVER_BATCH),
+    SuiteRun('train-fast_bf16', FAST_BF16, 'train', None, 'fp16', _LEVER_BATCH),
     SuiteRun('e2e-main-fp16', MAIN, 'train', 'fp16', 'fp16', _BEST_BATCH, _WORKERS, disk=True),
     SuiteRun('infer-main-fp16', MAIN, 'infer', 'fp16', 'fp16', _BEST_BATCH),
-    SuiteRun('infer-fast_amp-bf16-batch1', FAST_AMP, 'infer', 'bf16', 'fp16', 1),
+    SuiteRun('infer-fast_bf16-batch1', FAST_BF16, 'infer', 'bf16', 'fp16', 1),
 ]
 
 # Compiling takes minutes of warm-up: opt in with --suite compile. float16 first: it kept the
 # phantom accuracy in a CPU emulation (docs/benchmarks.md).
 GPU_COMPILE_SUITE: List[SuiteRun] = [
-    SuiteRun('e2e-fast_amp-fp16_compile', FAST_AMP_FP16_COMPILE, 'train', None, 'fp16',
+    SuiteRun('e2e-fast_fp16_compile', FAST_FP16_COMPILE, 'train', None, 'fp16',
              _BEST_BATCH, _WORKERS, disk=True, warmup=10),
-    SuiteRun('train-fast_amp-fp16_compile', FAST_AMP_FP16_COMPILE, 'train', None, 'fp16',
+    SuiteRun('train-fast_fp16_compile', FAST_FP16_COMPILE, 'train', None, 'fp16',
              _BEST_BATCH, warmup=10),
-    SuiteRun('train-fast_amp_compile', FAST_AMP_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
+    SuiteRun('train-fast_bf16_compile', FAST_BF16_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
              warmup=10),
-    SuiteRun('infer-fast_amp_compile', FAST_AMP_COMPILE, 'infer', 'bf16', 'fp16', _BEST_BATCH,
+    SuiteRun('infer-fast_bf16_compile', FAST_BF16_COMPILE, 'infer', 'bf16', 'fp16', _BEST_BATCH,
              warmup=10),
-    SuiteRun('e2e-fast_amp_compile', FAST_AMP_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
+    SuiteRun('e2e-fast_bf16_compile', FAST_BF16_COMPILE, 'train', None, 'fp16', _BEST_BATCH,
              _WORKERS, disk=True, warmup=10),
 ]
 
 # The two rows issue #5's end-to-end target is decided on (with the float16 phantom accuracy):
 # `bash tools/gpu_checks.sh fp16` runs both checks in one 10-minute call.
 GPU_COMPILE_FP16_SUITE: List[SuiteRun] = [run for run in GPU_COMPILE_SUITE
-                                          if run.config == FAST_AMP_FP16_COMPILE]
+                                          if run.config == FAST_FP16_COMPILE]
 
 SUITES = {'gpu': GPU_SUITE, 'gpu-compile': GPU_SUITE + GPU_COMPILE_SUITE,
           'compile': GPU_COMPILE_SUITE, 'compile-fp16': GPU_COMPILE_FP16_SUITE}

@@ -9,7 +9,7 @@ import pytest
 
 from tbmm.benchmark import BenchmarkSettings, BenchmarkSettingsError, synthetic_batch
 
-FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+FAST_BF16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py'
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
 TINY = ['--device', 'cpu', '--image-size', '128', '--batch-size', '1', '--iters', '1',
@@ -32,7 +32,7 @@ def benchmark_main(repo_root, monkeypatch):
 
 
 def test_train_step_on_synthetic_batches(benchmark_main, capsys):
-    record = benchmark_main([FAST_AMP, '--task', 'train'] + TINY)
+    record = benchmark_main([FAST_BF16, '--task', 'train'] + TINY)
     out = capsys.readouterr().out
     assert 'img/s' in out and 'ms/iter' in out and 'peak RSS' in out
     result = record['ours']
@@ -42,7 +42,7 @@ def test_train_step_on_synthetic_batches(benchmark_main, capsys):
 
 
 def test_train_end_to_end_from_png_files(benchmark_main, disk_data, capsys):
-    record = benchmark_main([FAST_AMP, '--task', 'train', '--data', disk_data] + TINY)
+    record = benchmark_main([FAST_BF16, '--task', 'train', '--data', disk_data] + TINY)
     assert 'train (disk)' in capsys.readouterr().out
     assert record['ours']['data'] == 'disk' and record['ours']['iters'] == 1
 
@@ -57,7 +57,7 @@ def test_inference_synthetic_and_from_disk(benchmark_main, disk_data, capsys):
 def test_data_loader_alone_compared_with_stock_pipeline(benchmark_main, disk_data, capsys, tmp_path):
     out_json = tmp_path / 'results.jsonl'
     # One after the other, as on a GPU (the training comparison below interleaves).
-    record = benchmark_main([FAST_AMP, '--task', 'data', '--data', disk_data, '--compare-stock',
+    record = benchmark_main([FAST_BF16, '--task', 'data', '--data', disk_data, '--compare-stock',
                              '--interleave', 'no', '--json', str(out_json), '--label', 'data']
                             + TINY)
     out = capsys.readouterr().out
@@ -111,7 +111,7 @@ def test_loader_fed_runs_drain_the_worker_queue_before_timing(disk_data):
     from tbmm.benchmark import BenchmarkSettings, run_benchmark
     settings = BenchmarkSettings(task='data', device='cpu', data=disk_data, batch_size=1,
                                  image_size=64, iters=2, warmup=0, num_workers=2)
-    result = run_benchmark(FAST_AMP, settings)
+    result = run_benchmark(FAST_BF16, settings)
     assert result.warmup == 2 * 2 + 1
     assert result.iters == 2
     assert result.ms_per_iter == pytest.approx(sum(result.ms_per_iter_all) / 2)
@@ -135,7 +135,7 @@ def test_breakdown_times_each_part_of_the_step_and_writes_the_profile(benchmark_
 
 
 def test_breakdown_of_an_inference_step(benchmark_main, capsys):
-    record = benchmark_main([FAST_AMP, '--breakdown', '--task', 'infer'] + TINY)
+    record = benchmark_main([FAST_BF16, '--breakdown', '--task', 'infer'] + TINY)
     parts = record['breakdown_ms']
     assert list(parts) == ['test_step', 'data_preprocessor', 'network', 'postprocess']
     assert all(ms > 0 for ms in parts.values())
@@ -150,7 +150,7 @@ def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
     from tbmm.benchmark import _Workload, prepare_config
     settings = BenchmarkSettings(task='data', device='cpu', data=disk_data, batch_size=2,
                                  image_size=64, iters=1, warmup=0, num_workers=0)
-    cfg = prepare_config(FAST_AMP, settings)
+    cfg = prepare_config(FAST_BF16, settings)
     workload = _Workload(cfg, settings, 'fast')
     assert isinstance(workload.loader.sampler, InfiniteSampler)
     images = [workload._next_batch()['inputs'] for _ in range(5)]

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tbmm.benchmark import markdown_table
-from tbmm.benchmark_suite import (FAST_AMP_FP16_COMPILE, GPU_COMPILE_FP16_SUITE,
+from tbmm.benchmark_suite import (FAST_FP16_COMPILE, GPU_COMPILE_FP16_SUITE,
                                   GPU_COMPILE_SUITE, GPU_SUITE, MAIN, SUITES, SuiteRun, run_suite,
                                   with_overrides)
 
@@ -53,7 +53,7 @@ def test_fp16_compile_suite_is_the_end_to_end_decision():
     # gpu_checks.sh fp16 decides issue #5's end-to-end target on these rows: the compiled fp16
     # config from PNG files on disk against stock fp16, and its model step.
     assert SUITES['compile-fp16'] == GPU_COMPILE_FP16_SUITE
-    assert {run.config for run in GPU_COMPILE_FP16_SUITE} == {FAST_AMP_FP16_COMPILE}
+    assert {run.config for run in GPU_COMPILE_FP16_SUITE} == {FAST_FP16_COMPILE}
     assert [(run.task, run.disk) for run in GPU_COMPILE_FP16_SUITE] == [('train', True),
                                                                        ('train', False)]
     assert all(run.stock_amp == 'fp16' and run.compare_stock for run in GPU_COMPILE_FP16_SUITE)
@@ -83,6 +83,6 @@ def test_suite_with_a_failed_run_exits_1(repo_root, monkeypatch, tmp_path, capsy
                     str(tmp_path / 'x.jsonl'), '--image-size', '64', '--iters', '1'])
     assert [r['error'].split(':')[0] for r in records] == ['skipped', 'BenchmarkSettingsError']
     assert exit_status(records) == 1
-    assert '1 of 2 run(s) failed: train-fast_amp-fp16_compile' in capsys.readouterr().err
+    assert '1 of 2 run(s) failed: train-fast_fp16_compile' in capsys.readouterr().err
     assert exit_status(records[:1]) == 0  # skipped only
     assert exit_status(2) == 2

@@ -3,7 +3,7 @@
 Examples:
     # model step on synthetic 1024x1024 batches, compared with stock MMDetection in this process
     python tools/benchmark.py \\
-        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \\
+        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \\
         --task train --compare-stock --stock-amp fp16 --device cuda
     # inference on the CPU, bf16 autocast
     python tools/benchmark.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\

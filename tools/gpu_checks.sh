@@ -42,7 +42,7 @@ case "${1:-}" in
   speed)
     # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s.
     bash tools/gpu_benchmark.sh
-    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py \
+    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \
       --breakdown --task train --device cuda --batch-size 16 --iters 10 --warmup 3 \
       --profile "$OUT_DIR/train_step_profile.txt" 2>&1 | tee "$OUT_DIR/train_step_breakdown.log"
     ;;
@@ -62,7 +62,7 @@ case "${1:-}" in
     if [ "${FAST_LEVERS:-0}" = 1 ]; then
       PARALLEL=4 WORKERS=2 bash tools/phantom_compare.sh "$OUT_DIR/fast_levers" 256 "0 1" \
         configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
-        configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py \
+        configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py \
         > "$OUT_DIR/fast_levers.log" 2>&1 &
     fi
     PARALLEL=4 WORKERS=3 bash tools/phantom_compare.sh "$OUT_DIR/anchors_1024" 1024 "0 1" \
@@ -78,8 +78,8 @@ case "${1:-}" in
     export OMP_NUM_THREADS=1 EXTRA="default_hooks.checkpoint.interval=3"
     PARALLEL=9 WORKERS=1 bash tools/phantom_compare.sh "$OUT_DIR/precision" 256 "${SEEDS:-0 1 2}" \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
-      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py \
-      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_fp16.py \
       > "$OUT_DIR/precision.log" 2>&1
     cat "$OUT_DIR"/precision/AP50-seed*.md
     ;;
@@ -91,7 +91,7 @@ case "${1:-}" in
     PARALLEL=6 WORKERS=1 TIME_LIMIT_S=${PRECISION_LIMIT_S:-330} \
       bash tools/phantom_compare.sh "$OUT_DIR/precision_fp16" 256 "${SEEDS:-0 1 2}" \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
-      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py \
+      configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_fp16.py \
       > "$OUT_DIR/precision_fp16.log" 2>&1
     echo "precision part: exit $?"
     cat "$OUT_DIR"/precision_fp16/AP50-seed*.md 2>/dev/null
@@ -105,7 +105,7 @@ case "${1:-}" in
     # inference, test_cfg.fp16, has not run on a GPU before), random R-101 weights, 10 PNGs.
     timeout -k 5 60 "$PYTHON" - "$OUT_DIR/r101_random.pth" <<'PY' && \
       timeout -k 5 60 "$PYTHON" tools/infer.py \
-        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py \
+        configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_fp16.py \
         "$OUT_DIR/r101_random.pth" "$data/train_data/0000*.png" --out-dir "$OUT_DIR/infer_fp16" \
         --device cuda --batch-size 8 --no-progress 2>&1 | tail -4 | tee "$OUT_DIR/infer_fp16.log"
 import sys, torch, tbmm.plugin  # noqa

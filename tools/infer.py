@@ -53,7 +53,7 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
                         help='run the model in mixed precision (float16 on CUDA, bfloat16 on CPUs '
                         'with bfloat16 hardware) or not (--no-amp); default: as the config says '
-                        '(test_cfg.fp16: on in the _fast_amp configs)')
+                        '(test_cfg.fp16: on in the _fast_bf16/_fast_fp16 configs)')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full '
                         'pickle: only for files you trust)')
@@ -87,7 +87,7 @@ def main(argv=None):
     if args.unsafe_load_checkpoint:
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
-    from tbmm.apis.inference import run_inference
+    from tbmm.apis.folder_inference import run_inference
     from tbmm.datasets.image_io import recording_window_fallbacks
 
     checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint

@@ -8,7 +8,7 @@
 #   # the fast levers cost no accuracy (256 px, the demo's set, two seeds)
 #   PARALLEL=4 bash tools/phantom_compare.sh work_dirs/fast_check 256 "0 1" \
 #       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
-#       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py
+#       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py
 #   # small anchors at the real geometry (1024 px)
 #   PARALLEL=2 WORKERS=3 bash tools/phantom_compare.sh work_dirs/anchors_1024 1024 0 \
 #       configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024.py \

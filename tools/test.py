@@ -32,7 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
                         help='test under mixed precision (float16 on CUDA, bfloat16 on CPUs with '
                         'bfloat16 hardware) or not (--no-amp); default: as the config says '
-                        '(test_cfg.fp16: on in the _fast_amp configs)')
+                        '(test_cfg.fp16: on in the _fast_bf16/_fast_fp16 configs)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')

@@ -2,10 +2,10 @@
 
 Training: the optimizer wrapper's autocast (:func:`training_amp`). Inference (tools/test.py,
 validation, tools/infer.py): a config asks for mixed precision with MMEngine's own switch,
-``val_cfg = dict(fp16=True)`` / ``test_cfg = dict(fp16=True)`` (the ``_fast_amp`` configs do):
-MMEngine's loops then run the model under autocast, float16 on CUDA and bfloat16 on the CPU. On a
-CPU without bfloat16 hardware that is slower than float32, so there the switch is turned off,
-with a notice.
+``val_cfg = dict(fp16=True)`` / ``test_cfg = dict(fp16=True)`` (the ``_fast_bf16`` and
+``_fast_fp16`` configs do): MMEngine's loops then run the model under autocast, float16 on CUDA
+and bfloat16 on the CPU. On a CPU without bfloat16 hardware that is slower than float32, so there
+the switch is turned off, with a notice.
 """
 from typing import Optional, Tuple
 

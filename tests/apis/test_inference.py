@@ -404,7 +404,8 @@ def test_checkpoint_of_another_model_is_refused(checkpoint):
     with pytest.raises(CheckpointMismatchError, match='does not fit the config.s model: .* missing'):
         init_model(main, checkpoint)  # an R-18 checkpoint for the R-101 config
     # The fast config's folded BatchNorm and channels_last keep the plain model's weights.
-    fast = osp.join(REPO_ROOT, 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    fast = osp.join(REPO_ROOT,
+                    'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py')
     assert init_model(fast, checkpoint).dataset_meta['classes'][0] == 'Consolidation'
 
 

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from tbmm.apis import precision
 from tbmm.engine.optimizers import bf16_autocast
 
-FAST_AMP = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+FAST_BF16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py'
 
 
 @pytest.fixture
@@ -29,14 +29,14 @@ def loops(val_fp16=None, test_fp16=None):
 def test_training_and_inference_amp_of_the_configs(repo_root, cpu_bf16):
     from tbmm.apis.runner import load_config
     fast = repo_root / 'configs/tb_retinanet/fast'
-    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_amp.py'))
+    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_bf16.py'))
     cpu_bf16(True)
     assert precision.training_amp(cfg) == 'bf16'
     assert precision.inference_amp(cfg, 'cuda') == 'fp16'
     assert precision.inference_amp(cfg, 'cpu') == 'bf16'
     cpu_bf16(False)
     assert precision.inference_amp(cfg, 'cpu') == 'none'
-    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'))
+    cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast_fp16.py'))
     assert precision.training_amp(cfg) == 'fp16' and precision.inference_amp(cfg, 'cuda') == 'fp16'
     cfg = load_config(str(fast / 'retinanet_r101_fpn_10e_chestxdet_fast.py'))
     assert precision.training_amp(cfg) == 'none' and precision.inference_amp(cfg, 'cuda') == 'none'
@@ -77,10 +77,10 @@ def test_the_configs_switch_is_kept_forced_or_turned_off_where_it_would_be_slowe
     assert default_loops.val_cfg.fp16 is True and default_loops.test_cfg.fp16 is True
 
 
-def test_fast_amp_configs_test_in_mixed_precision_and_the_main_config_does_not(repo_root):
+def test_bf16_and_fp16_fast_configs_test_in_mixed_precision_and_the_main_config_does_not(repo_root):
     from tbmm.apis.runner import load_config
     fast = repo_root / 'configs/tb_retinanet/fast'
-    for name in ('fast_amp', 'fast_amp-fp16', 'fast_amp_compile', 'fast_amp-fp16_compile'):
+    for name in ('fast_bf16', 'fast_fp16', 'fast_bf16_compile', 'fast_fp16_compile'):
         cfg = load_config(str(fast / f'retinanet_r101_fpn_10e_chestxdet_{name}.py'))
         assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16 and cfg.test_cfg.type == 'TestLoop'
     for config in (fast / 'retinanet_r101_fpn_10e_chestxdet_fast.py',
@@ -92,7 +92,7 @@ def test_test_config_follows_amp_and_the_cpu(repo_root, tmp_path, cpu_bf16):
     from tbmm.apis import prepare_test_config
     checkpoint = tmp_path / 'x.pth'
     checkpoint.write_bytes(b'')
-    config = str(repo_root / FAST_AMP)
+    config = str(repo_root / FAST_BF16)
     cpu_bf16(True)
     on_cpu = not torch.cuda.is_available()
     assert prepare_test_config(config, str(checkpoint), work_dir=str(tmp_path)).test_cfg.fp16
@@ -105,7 +105,7 @@ def test_test_config_follows_amp_and_the_cpu(repo_root, tmp_path, cpu_bf16):
 
 
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
-FAST_AMP_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_amp-fp16.py'
+FAST_FP16 = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_fp16.py'
 
 
 @pytest.fixture
@@ -126,8 +126,8 @@ def test_training_amp_on_the_cpu_is_bfloat16_or_a_clear_error(repo_root, tmp_pat
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'  # the config's optimizer stays
     with pytest.raises(RunConfigError, match='float16 mixed precision .* trains on CUDA only'):
         prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), amp=True)
-    with pytest.raises(RunConfigError, match='fast_amp-fp16.py: float16'):
-        prepare_train_config(str(repo_root / FAST_AMP_FP16), work_dir=str(tmp_path))
+    with pytest.raises(RunConfigError, match='fast_fp16.py: float16'):
+        prepare_train_config(str(repo_root / FAST_FP16), work_dir=str(tmp_path))
     runner_device('cuda')
     cfg = prepare_train_config(str(repo_root / PHANTOM), work_dir=str(tmp_path), amp=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'float16'

@@ -8,7 +8,7 @@ from tbmm.benchmark import BenchmarkSettings, prepare_config, synthetic_batch
 from tbmm.models.layers.folded_batchnorm import FoldedBNConv2d
 
 FAST_DIR = 'configs/tb_retinanet/fast/'
-FAST_AMP = FAST_DIR + 'retinanet_r101_fpn_10e_chestxdet_fast_amp.py'
+FAST_BF16 = FAST_DIR + 'retinanet_r101_fpn_10e_chestxdet_fast_bf16.py'
 
 
 def _build(config, settings):
@@ -22,10 +22,10 @@ def _build(config, settings):
 
 def test_family_configs_load(repo_root):
     from tbmm.apis.runner import load_config
-    for name, wrapper in (('fast', 'OptimWrapper'), ('fast_amp', 'BF16AutocastOptimWrapper'),
-                          ('fast_amp-fp16', 'AmpOptimWrapper'),
-                          ('fast_amp_compile', 'BF16AutocastOptimWrapper'),
-                          ('fast_amp-fp16_compile', 'AmpOptimWrapper')):
+    for name, wrapper in (('fast', 'OptimWrapper'), ('fast_bf16', 'BF16AutocastOptimWrapper'),
+                          ('fast_fp16', 'AmpOptimWrapper'),
+                          ('fast_bf16_compile', 'BF16AutocastOptimWrapper'),
+                          ('fast_fp16_compile', 'AmpOptimWrapper')):
         cfg = load_config(str(repo_root / FAST_DIR / f'retinanet_r101_fpn_10e_chestxdet_{name}.py'))
         assert cfg.optim_wrapper.type == wrapper
         assert cfg.model.get('compile', False) == name.endswith('_compile')
@@ -35,9 +35,9 @@ def test_family_configs_load(repo_root):
                                                                 channels=1)
 
 
-def test_fast_amp_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
+def test_fast_bf16_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    cfg, model = _build(FAST_AMP, BenchmarkSettings(image_size=128, batch_size=2))
+    cfg, model = _build(FAST_BF16, BenchmarkSettings(image_size=128, batch_size=2))
     conv = model.backbone.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     # Every conv->BN pair of the R-101 (stem, 33 blocks x 3, 4 shortcuts) folds its frozen BN.
@@ -58,7 +58,7 @@ def test_fast_amp_trains_one_step_in_bf16_on_cpu(repo_root, monkeypatch):
 
 def test_bf16_inference_decodes_boxes_in_float32(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    _, model = _build(FAST_AMP, BenchmarkSettings(image_size=128, batch_size=1))
+    _, model = _build(FAST_BF16, BenchmarkSettings(image_size=128, batch_size=1))
     model.eval()
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         result = model.test_step(synthetic_batch(1, 128, channels=1, with_boxes=False))[0]
@@ -69,21 +69,21 @@ def test_fast_data_pipeline_loads_one_channel(repo_root, monkeypatch, tiny_phant
     monkeypatch.chdir(repo_root)
     settings = BenchmarkSettings(
         image_size=128, data=f'{tiny_phantom}/annotation/train.json,{tiny_phantom}/train_data')
-    cfg = prepare_config(FAST_AMP, settings)
+    cfg = prepare_config(FAST_BF16, settings)
     cfg.train_dataloader.update(num_workers=0, persistent_workers=False, pin_memory=False)
     init_default_scope('mmdet')
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
     assert batch['inputs'][0].shape == (1, 128, 128)
 
 
-def test_phantom_fast_amp_differs_from_the_phantom_config_only_in_speed_levers(repo_root,
+def test_phantom_fast_bf16_differs_from_the_phantom_config_only_in_speed_levers(repo_root,
                                                                                monkeypatch):
     # The accuracy check in docs/benchmarks.md trains both; only the levers may differ.
     from tbmm.apis.runner import load_config
     from tbmm.benchmark import run_benchmark
     monkeypatch.chdir(repo_root)
     phantom = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py')
-    fast = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    fast = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py')
     assert fast.model.type == 'FastRetinaNet' and fast.model.channels_last
     assert fast.optim_wrapper.type == 'BF16AutocastOptimWrapper'
     assert fast.optim_wrapper.optimizer == dict(phantom.optim_wrapper.optimizer, fused=True)
@@ -99,17 +99,17 @@ def test_phantom_fast_amp_differs_from_the_phantom_config_only_in_speed_levers(r
     assert fast.train_dataloader.batch_size == phantom.train_dataloader.batch_size
     # and it trains a step on the CPU (bf16 autocast, 1-channel input)
     result = run_benchmark(
-        'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py',
+        'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py',
         BenchmarkSettings(task='train', image_size=64, batch_size=2, iters=1, warmup=0))
     assert result.amp == 'bf16' and result.img_per_s > 0
 
 
-def test_phantom_fast_amp_fp16_differs_only_in_precision(repo_root, monkeypatch):
+def test_phantom_fast_fp16_differs_only_in_precision(repo_root, monkeypatch):
     # The GPU precision check (tools/gpu_checks.sh precision) trains it next to the bf16 one.
     from tbmm.apis.runner import load_config
     monkeypatch.chdir(repo_root)
-    bf16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
-    fp16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp-fp16.py')
+    bf16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py')
+    fp16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_fp16.py')
     assert fp16.optim_wrapper.type == 'AmpOptimWrapper'
     assert fp16.optim_wrapper.dtype == 'float16' and fp16.optim_wrapper.loss_scale == 'dynamic'
     assert fp16.optim_wrapper.optimizer == bf16.optim_wrapper.optimizer
@@ -127,7 +127,7 @@ def test_compiled_parts_of_a_deep_copy_run_the_copys_weights(repo_root, monkeypa
 
     from tbmm.apis.runner import load_config
     monkeypatch.chdir(repo_root)
-    cfg = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py')
+    cfg = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py')
     cfg.model.compile = dict(backend='eager')
     init_default_scope('mmdet')
     model = MODELS.build(cfg.model).eval()

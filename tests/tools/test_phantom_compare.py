@@ -9,7 +9,7 @@ from tbmm.datasets.phantom import make_phantom_dataset
 from tbmm.demo import DEMO_PHANTOM_OPTIONS
 
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
-PHANTOM_FAST = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_amp.py'
+PHANTOM_FAST = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py'
 
 
 def test_demo_mix_writes_the_demos_data_set(repo_root, tmp_path):
@@ -44,12 +44,12 @@ def compare_tiny_runs(repo_root, out, max_epochs, **env):
 def test_compare_script_trains_each_config_and_writes_both_tables(repo_root, tmp_path):
     out = tmp_path / 'out'
     compare_tiny_runs(repo_root, out, max_epochs=1)
-    for name in ('retinanet_r18_fpn_phantom-seed3', 'retinanet_r18_fpn_phantom_fast_amp-seed3'):
+    for name in ('retinanet_r18_fpn_phantom-seed3', 'retinanet_r18_fpn_phantom_fast_bf16-seed3'):
         assert (out / name / 'last_checkpoint').is_file()
     for metric in ('AP50', 'FROC'):
         header = (out / f'{metric}-seed3.md').read_text().splitlines()[0]
         assert 'retinanet_r18_fpn_phantom-seed3 (val epoch 1)' in header
-        assert 'retinanet_r18_fpn_phantom_fast_amp-seed3 (val epoch 1)' in header
+        assert 'retinanet_r18_fpn_phantom_fast_bf16-seed3 (val epoch 1)' in header
 
 
 def test_time_limit_stops_the_runs_and_keeps_their_last_validation(repo_root, tmp_path):

@@ -4,6 +4,6 @@ _base_ = './retinanet_r101_fpn_10e_chestxdet_fast.py'
 
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
 
-# Validation, tools/test.py and tools/infer.py in mixed precision too (as in _fast_amp.py).
+# Validation, tools/test.py and tools/infer.py in mixed precision too (as in _fast_bf16.py).
 val_cfg = dict(fp16=True)
 test_cfg = dict(fp16=True)

@@ -1,4 +1,4 @@
-# The phantom config with the speed levers of fast/retinanet_r101_fpn_10e_chestxdet_fast_amp.py, to
+# The phantom config with the speed levers of fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py, to
 # check on the phantom set that they cost no accuracy (docs/benchmarks.md, "Accuracy of the fast
 # levers"): channels_last, 1-channel decode expanded on the device, float32 head outputs and focal
 # loss under bfloat16 autocast, batched targets and candidate selection, fused AdamW, pinned
