@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer, print_log
 
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 __all__ = [
     'UnsafeCheckpointError', 'CheckpointReadError', 'CheckpointMismatchError',
@@ -60,7 +60,7 @@ _unsafe_loading_allowed = False
 _setup_done = False
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(UserInputError, pickle.UnpicklingError):
     """A checkpoint failed the weights-only check; the message is one line naming file and cause."""
 
     def __init__(self, path, offending_globals, reason=None):

@@ -5,6 +5,10 @@ import os.path as osp
 import re
 import sys
 
+from tbmm.errors import MissingExtraError, UserInputError, user_error_names
+
+__all__ = ['MissingExtraError', 'UserInputError', 'ensure_parent_dir', 'file_sha256', 'run_cli']
+
 
 def ensure_parent_dir(path):
     """Create the folder ``path`` (a file's path) goes into, if it has one; return ``path``.
@@ -27,47 +31,11 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-class UserInputError(ValueError):
-    """Base of errors that mean a setting cannot run as asked (``run_cli`` prints one line).
-
-    Defined here, light, so ``run_cli`` recognises its subclasses without importing their modules.
-    """
+# File-system errors name the missing path, which is all the user needs.
+OS_USER_ERRORS = (FileNotFoundError, NotADirectoryError)
 
 
-class MissingExtraError(ImportError):
-    """An optional package a feature needs (pydicom, ensemble-boxes) is not installed; the message
-    says what to install. An ``ImportError``, so callers that already expect one keep working."""
-
-
-def user_error_types():
-    """Exception types that mean the user's input or config is wrong (not a bug in tbmm)."""
-    from tbmm.datasets.annotations import AnnotationError
-    types = [UserInputError, MissingExtraError, AnnotationError, FileNotFoundError,
-             NotADirectoryError]
-    try:
-        from tbmm.datasets.chestxdet import DatasetBuildError
-        types.append(DatasetBuildError)
-    except ImportError:  # mmdet missing: the tool fails on its own import anyway
-        pass
-    try:
-        from tbmm.datasets.image_io import ImageReadError
-        types.append(ImageReadError)
-    except ImportError:
-        pass
-    try:
-        from tbmm.engine.hooks import NonFiniteLossError
-        types.append(NonFiniteLossError)
-    except ImportError:
-        pass
-    try:
-        from tbmm.checkpoint import UnsafeCheckpointError
-        types.append(UnsafeCheckpointError)
-    except ImportError:
-        pass
-    return tuple(types)
-
-
-def worker_user_error_message(error, error_types):
+def worker_user_error_message(error):
     """The one-line message of a user error raised in a DataLoader worker, else ``None``.
 
     PyTorch re-raises a worker's exception in the main process with the worker's whole traceback as
@@ -77,7 +45,8 @@ def worker_user_error_message(error, error_types):
     """
     text = str(error)
     caught = re.match(r'Caught (\w+) in DataLoader worker process \d+', text)
-    if not caught or caught.group(1) not in {t.__name__ for t in error_types}:
+    user_errors = user_error_names() | {t.__name__ for t in OS_USER_ERRORS}
+    if not caught or caught.group(1) not in user_errors:
         return None
     last_line = text.rstrip().splitlines()[-1]
     original = re.match(rf'(?:[\w.]+\.)?{caught.group(1)}: (.*)', last_line)
@@ -114,10 +83,8 @@ def run_cli(main, argv=None):
     try:
         return main(argv)
     except Exception as e:  # noqa: BLE001  (anything else is re-raised as it is)
-        # Looked up only now: the error types' modules import mmdet, which a tool may not need.
-        error_types = user_error_types()
-        message = worker_user_error_message(e, error_types) or config_mistake_message(e)
-        if message is None and not isinstance(e, error_types):
+        message = worker_user_error_message(e) or config_mistake_message(e)
+        if message is None and not isinstance(e, (UserInputError, *OS_USER_ERRORS)):
             raise
         print(f'error: {message or e}', file=sys.stderr)
         return 2

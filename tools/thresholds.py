@@ -72,7 +72,7 @@ def main(argv=None):
     from tbmm.evaluation.functional.thresholds import (format_thresholds_table,
                                                        select_thresholds, source_of,
                                                        write_thresholds)
-    from tbmm.utils import UserInputError
+    from tbmm.errors import UserInputError
 
     try:
         classes = parse_class_list(args.classes)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import List
 
+from tbmm.errors import UserInputError
+
 SCALARS_FILE = osp.join('vis_data', 'scalars.json')
 
 #: Per-class validation keys: ``<prefix>/AP50/<class>`` and ``<prefix>/FROC/<class>``.
@@ -26,7 +28,7 @@ _PER_CLASS_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?(?P<metric>AP50|FROC)/(?P<
 _MEAN_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?m(?P<metric>AP50|FROC)$')
 
 
-class ScalarLogError(ValueError):
+class ScalarLogError(UserInputError):
     """A scalars file that cannot be read; the message names the file and the line."""
 
 

@@ -22,7 +22,8 @@ import time
 
 from tbmm.datasets.annotations import load_annotation_list, read_annotations, write_annotations
 from tbmm.datasets.split import kfold_records
-from tbmm.utils import UserInputError, file_sha256
+from tbmm.errors import UserInputError
+from tbmm.utils import file_sha256
 
 from .runner import config_classes, load_config
 

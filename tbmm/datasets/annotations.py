@@ -11,10 +11,11 @@ import math
 import os
 import re
 
+from tbmm.errors import UserInputError
 from tbmm.utils import ensure_parent_dir
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserInputError):
     """A problem in an annotation file; the message is one line naming the file and the record."""
 
     def __init__(self, path, message=None, index=None, file_name=None):

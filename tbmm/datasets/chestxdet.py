@@ -6,15 +6,16 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import MMLogger, print_log
 
+from tbmm.errors import UserInputError
 from tbmm.classes import DEFAULT_CLASSES, covering_preset
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,
                                       clip_box_to_image, inspect_image)
-from tbmm.visualization.overlay import class_color
+from tbmm.classes import class_color
 
 
-class DatasetBuildError(ValueError):
+class DatasetBuildError(UserInputError):
     """The data set cannot be built as configured; the message says what to change."""
 
 

@@ -19,7 +19,7 @@ from tbmm.datasets.annotations import read_annotations, write_annotations
 from tbmm.datasets.convert.common import ConversionError, ConversionReport, check_box, round_box
 from tbmm.datasets.image_io import (ImageReadError, _check_jpeg_complete, _is_dicom,
                                     _undecodable_reason)
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 
 def _inside(path, folder):

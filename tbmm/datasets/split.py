@@ -16,7 +16,7 @@ import random
 import re
 from collections import Counter
 
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 __all__ = ['split_records', 'count_images_per_class', 'group_ids', 'grouped_parts',
            'kfold_records', 'GroupPatternError']

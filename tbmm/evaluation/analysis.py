@@ -157,7 +157,7 @@ def write_galleries(pairing, errors, selection, img_dir, out_dir, thresholds, gt
     ``{"written": n, "missing_images": [names], "unreadable_images": {name: reason}}``.
     """
     from tbmm.datasets.image_io import ImageReadError, read_xray
-    from tbmm.utils import MissingExtraError
+    from tbmm.errors import MissingExtraError
     from tbmm.visualization.overlay import save_image
 
     p, e = pairing, errors

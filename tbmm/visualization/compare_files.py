@@ -3,7 +3,7 @@ import os.path as osp
 
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import read_xray
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 from .overlay import draw_gt_vs_pred, save_image
 

@@ -16,7 +16,7 @@ from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.convert import (ConversionError, convert_nih, convert_vinbigdata, from_coco,
                                    read_image_sizes, to_coco, write_coco)
 from tbmm.datasets.convert.coco import _extent
-from tbmm.utils import MissingExtraError
+from tbmm.errors import MissingExtraError
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
 NIH_SAMPLE = FIXTURES / 'nih_bbox' / 'bbox_list_sample.csv'

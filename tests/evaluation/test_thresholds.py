@@ -8,7 +8,7 @@ from tbmm.evaluation.functional.thresholds import (THRESHOLDS_FORMAT, ThresholdE
                                                    format_thresholds_table, load_thresholds,
                                                    parse_target, select_thresholds,
                                                    write_thresholds)
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 G1, G2 = [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]
 ELSEWHERE = [50.0, 50.0, 60.0, 60.0]  # overlaps no ground truth: a false positive

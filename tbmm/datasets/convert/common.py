@@ -8,7 +8,7 @@ import os
 from collections import Counter
 
 from tbmm.datasets.annotations import _is_absolute_or_escaping, validate_record
-from tbmm.utils import UserInputError
+from tbmm.errors import UserInputError
 
 
 class ConversionError(UserInputError):

@@ -4,8 +4,10 @@ import math
 from mmdet.engine.hooks import CheckInvalidLossHook
 from mmdet.registry import HOOKS
 
+from tbmm.errors import UserInputError
 
-class NonFiniteLossError(RuntimeError):
+
+class NonFiniteLossError(UserInputError, RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 

@@ -96,7 +96,8 @@ import os
 import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
-from tbmm.utils import UserInputError, ensure_parent_dir, file_sha256
+from tbmm.errors import UserInputError
+from tbmm.utils import ensure_parent_dir, file_sha256
 
 from .bootstrap import _interval, ci_key, draw_counts
 from .evaluate import _flatten_records
