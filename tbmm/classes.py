@@ -1,5 +1,7 @@
 """Class lists of the ChestX-Det family (and NIH ChestX-ray14's boxes), in the order the model's
-labels use."""
+labels use, and the colour each class is drawn in."""
+import colorsys
+import zlib
 
 #: The source report's 9 classes (default).
 CHESTXDET_9_CLASSES = (
@@ -69,3 +71,39 @@ def parse_class_list(text):
     if len(set(names)) != len(names):
         raise ValueError(f'duplicate class names in {text!r}')
     return names
+
+
+#: Saturated colours (RGB) that stay visible on gray radiographs, most distinct first
+#: (after Sasha Trubetskoy's list of 20 distinct colours, without the grays and pale tones).
+PALETTE = (
+    (230, 25, 75),    # red
+    (60, 180, 75),    # green
+    (255, 225, 25),   # yellow
+    (0, 130, 200),    # blue
+    (245, 130, 48),   # orange
+    (145, 30, 180),   # purple
+    (70, 240, 240),   # cyan
+    (240, 50, 230),   # magenta
+    (210, 245, 60),   # lime
+    (250, 190, 212),  # pink
+    (0, 128, 128),    # teal
+    (220, 190, 255),  # lavender
+    (170, 110, 40),   # brown
+    (170, 255, 195),  # mint
+    (128, 128, 0),    # olive
+    (255, 215, 180),  # apricot
+    (128, 0, 0),      # maroon
+    (0, 0, 128),      # navy
+)
+
+
+def class_color(name, classes=DEFAULT_CLASSES):
+    """RGB colour of class ``name``: fixed by its position in ``classes``.
+
+    Names outside ``classes`` get a colour derived from the name itself, stable across calls.
+    """
+    classes = tuple(classes)
+    if name in classes:
+        return PALETTE[classes.index(name) % len(PALETTE)]
+    hue = (zlib.crc32(str(name).encode('utf-8')) % 360) / 360.0
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.9, 1.0))

@@ -7,7 +7,7 @@ import os
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.utils import ensure_parent_dir
-from tbmm.visualization.overlay import class_color
+from tbmm.classes import class_color
 
 
 def _figure(width=8, height=5):

@@ -8,40 +8,15 @@ Layout, all inside the image (the output has the input's size): a label above ea
 when the box touches the top edge), the title and any "No finding" mark at the top left, and the
 legend of the classes drawn at the top right. Line widths and text scale with the image size.
 """
-import colorsys
 import os
 import os.path as osp
-import zlib
 from collections import Counter
 
 import cv2
 import numpy as np
 
-from tbmm.classes import DEFAULT_CLASSES
+from tbmm.classes import DEFAULT_CLASSES, PALETTE, class_color  # noqa: F401  (re-exported)
 from tbmm.utils import ensure_parent_dir
-
-#: Saturated colours (RGB) that stay visible on gray radiographs, most distinct first
-#: (after Sasha Trubetskoy's list of 20 distinct colours, without the grays and pale tones).
-PALETTE = (
-    (230, 25, 75),    # red
-    (60, 180, 75),    # green
-    (255, 225, 25),   # yellow
-    (0, 130, 200),    # blue
-    (245, 130, 48),   # orange
-    (145, 30, 180),   # purple
-    (70, 240, 240),   # cyan
-    (240, 50, 230),   # magenta
-    (210, 245, 60),   # lime
-    (250, 190, 212),  # pink
-    (0, 128, 128),    # teal
-    (220, 190, 255),  # lavender
-    (170, 110, 40),   # brown
-    (170, 255, 195),  # mint
-    (128, 128, 0),    # olive
-    (255, 215, 180),  # apricot
-    (128, 0, 0),      # maroon
-    (0, 0, 128),      # navy
-)
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _PANEL_BACKGROUND = (0, 0, 0)
@@ -49,18 +24,6 @@ _PANEL_TEXT = (255, 255, 255)
 _NO_FINDING_BACKGROUND = (255, 255, 255)
 _NO_FINDING_TEXT = (0, 0, 0)
 _SEPARATOR = (255, 255, 255)
-
-
-def class_color(name, classes=DEFAULT_CLASSES):
-    """RGB colour of class ``name``: fixed by its position in ``classes``.
-
-    Names outside ``classes`` get a colour derived from the name itself, stable across calls.
-    """
-    classes = tuple(classes)
-    if name in classes:
-        return PALETTE[classes.index(name) % len(PALETTE)]
-    hue = (zlib.crc32(str(name).encode('utf-8')) % 360) / 360.0
-    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.9, 1.0))
 
 
 def format_label(name, score=None):
