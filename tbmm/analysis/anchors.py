@@ -18,9 +18,10 @@ from typing import List, Tuple
 
 import numpy as np
 
+from tbmm.datasets.dataset_cfg import innermost_dataset, is_resize
+
 #: Default image size of ChestX-Det (every image is 1024 x 1024).
 CHESTXDET_IMAGE_SIZE = 1024
-_RESIZE_TYPES = ('Resize', 'mmdet.Resize')
 
 
 @dataclass(frozen=True)
@@ -98,17 +99,14 @@ def _iou(a, b):
 
 
 def _train_pipeline(cfg):
-    dataset = cfg.train_dataloader.dataset
-    while 'dataset' in dataset:  # wrappers such as ClassBalancedDataset
-        dataset = dataset['dataset']
-    return dataset.get('pipeline', [])
+    return innermost_dataset(cfg.train_dataloader.dataset).get('pipeline', [])
 
 
 def input_size_of(cfg, image_size):
     """``(width, height)`` the training pipeline's ``Resize`` makes of an ``image_size`` image."""
     from mmcv.image import rescale_size
 
-    resizes = [t for t in _train_pipeline(cfg) if t.get('type') in _RESIZE_TYPES]
+    resizes = [t for t in _train_pipeline(cfg) if is_resize(t)]
     if not resizes:
         return tuple(image_size)
     resize = resizes[0]

@@ -7,9 +7,9 @@ import os.path as osp
 
 import numpy as np
 
+from tbmm.datasets.dataset_cfg import innermost_dataset, is_annotation_loader, is_resize
+
 SPLITS = ('train', 'val', 'test')
-_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
-_RESIZES = ('Resize', 'mmdet.Resize')
 
 
 def build_split_dataset(cfg, split='train'):
@@ -31,16 +31,9 @@ def build_split_dataset(cfg, split='train'):
 def boxes_stay_in_original_pixels(pipeline):
     """Whether a pipeline loads annotations after ``Resize``, leaving the ground-truth boxes in
     original-image pixels while the image is resized (our test pipelines do, for the metric)."""
-    types = [t.get('type') if isinstance(t, dict) else type(t).__name__ for t in pipeline]
-    loads = [i for i, t in enumerate(types) if t in _LOADERS]
-    resizes = [i for i, t in enumerate(types) if t in _RESIZES]
+    loads = [i for i, t in enumerate(pipeline) if is_annotation_loader(t)]
+    resizes = [i for i, t in enumerate(pipeline) if is_resize(t)]
     return bool(loads and resizes and loads[0] > resizes[0])
-
-
-def _innermost(dataset):
-    while hasattr(dataset, 'dataset'):  # wrappers such as ClassBalancedDataset
-        dataset = dataset.dataset
-    return dataset
 
 
 def packed_to_overlay(packed, classes, boxes_in_original_pixels=False):
@@ -89,7 +82,7 @@ def browse_dataset(cfg, out_dir, split='train', num=20, seed=None):
         set_random_seed(seed)
     dataset = build_split_dataset(cfg, split)
     classes = tuple(dataset.metainfo['classes'])
-    unscaled = boxes_stay_in_original_pixels(_innermost(dataset).pipeline.transforms)
+    unscaled = boxes_stay_in_original_pixels(innermost_dataset(dataset).pipeline.transforms)
     count = min(num, len(dataset))
     if seed is None:
         indices = range(count)

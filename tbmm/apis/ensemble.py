@@ -2,8 +2,8 @@
 
 The K models of a cross-validation (or any checkpoints of the same config) each predict every
 image; their detections are merged with weighted boxes fusion, class by class, by the same code as
-flip TTA (:func:`tbmm.apis.inference.fuse_samples`): identical boxes of different classes both
-survive, a box all K models found keeps its mean score, a box one of K found keeps 1/K of it
+flip TTA (:func:`tbmm.models.test_time_augs.fuse_samples`): identical boxes of different classes
+both survive, a box all K models found keeps its mean score, a box one of K found keeps 1/K of it
 (``conf_type='avg'``).
 
 * :class:`WBFEnsembleModel` (registered in MMDetection's ``MODELS``) holds the K detectors and
@@ -11,7 +11,7 @@ survive, a box all K models found keeps its mean score, a box one of K found kee
   model's every view together (K x 2 lists for flip TTA).
 * :func:`init_ensemble_model` loads checkpoints for inference (``tools/infer.py``);
   :func:`apply_ensemble_config` turns a test config into an ensemble one (``tools/test.py``), and
-  :func:`test_ensemble` evaluates checkpoints on a config's test set in one call.
+  :func:`tbmm.apis.runner.test_ensemble` evaluates checkpoints on a config's test set in one call.
 
 Every checkpoint is checked against the model (:func:`tbmm.checkpoint.check_checkpoint_fits_model`)
 and must name the same classes as the first; a missing or mismatched one is a one-line error
@@ -28,12 +28,13 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import load_state_dict
 
-from tbmm.apis.inference import _weighted_boxes_fusion, apply_tta_pipeline, fuse_samples, init_model
-from tbmm.apis.runner import RunConfigError
+from tbmm.apis.inference import apply_tta_pipeline, init_model
+from tbmm.apis.config import RunConfigError, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
+from tbmm.models.test_time_augs import fuse_samples, load_weighted_boxes_fusion
 
 __all__ = ['WBFEnsembleModel', 'build_ensemble_model', 'init_ensemble_model',
-           'apply_ensemble_config', 'test_ensemble', 'check_checkpoint_files']
+           'apply_ensemble_config', 'check_checkpoint_files']
 
 
 def check_checkpoint_files(checkpoints):
@@ -74,8 +75,9 @@ class WBFEnsembleModel(BaseModel):
 
     Each batch goes through every detector; each image's K predictions (K x V with the V views of a
     ``TestTimeAug`` pipeline, flipped ones flipped back) are merged class by class by
-    :func:`tbmm.apis.inference.fuse_samples`, as :class:`~tbmm.apis.inference.WBFTTAModel` merges
-    views. Config use (``tools/test.py CONFIG CKPT1 CKPT2 ...`` builds it)::
+    :func:`tbmm.models.test_time_augs.fuse_samples`, as
+    :class:`~tbmm.models.test_time_augs.WBFTTAModel` merges views. Config use (``tools/test.py
+    CONFIG CKPT1 CKPT2 ...`` builds it)::
 
         ensemble_model = dict(type='WBFEnsembleModel', iou_thr=0.55, conf_type='avg')
 
@@ -85,14 +87,14 @@ class WBFEnsembleModel(BaseModel):
             None: the modules keep their weights (already loaded ones, as
             :func:`build_ensemble_model` passes).
         iou_thr, skip_box_thr, conf_type: weighted boxes fusion settings
-            (:func:`tbmm.apis.inference.fuse_views`).
+            (:func:`tbmm.models.test_time_augs.fuse_views`).
         max_per_img: detections kept per image after fusion, highest scores first; None: the first
             detector's ``test_cfg.max_per_img`` (100 without one).
     """
 
     def __init__(self, modules, checkpoints=None, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg',
                  max_per_img=None, data_preprocessor=None):
-        _weighted_boxes_fusion()  # fail at build time, not after the first forward pass
+        load_weighted_boxes_fusion()  # fail at build time, not after the first forward pass
         super().__init__(data_preprocessor=data_preprocessor)
         if not modules:
             raise ValueError('WBFEnsembleModel needs at least one detector')
@@ -181,8 +183,6 @@ def init_ensemble_model(config, checkpoints, device='cpu', cfg_options=None, **w
     """Load each checkpoint of ``checkpoints`` with ``config`` (:func:`init_model`: fit check,
     class names) and return them fused (:func:`build_ensemble_model`); a single checkpoint gives
     the plain detector. Errors name the checkpoint."""
-    from tbmm.apis.runner import load_config
-
     paths = check_checkpoint_files(checkpoints)
     cfg = config if isinstance(config, Config) else load_config(config, cfg_options)
     models = []
@@ -214,18 +214,3 @@ def apply_ensemble_config(cfg, checkpoints, tta=False):
     if tta:
         apply_tta_pipeline(cfg)
     return cfg
-
-
-def test_ensemble(config, checkpoints, work_dir=None, cfg_options=None, tta=False,
-                  metrics_prefix=None, amp=None):
-    """Evaluate the fused detections of ``checkpoints`` on ``config``'s test set, as
-    ``tools/test.py CONFIG CKPT1 CKPT2 ...`` does; returns ``(metrics, result)`` of
-    :func:`tbmm.apis.runner.run_test` (``WORK_DIR/test.metrics.json`` etc. written)."""
-    from tbmm.apis.runner import prepare_test_config, run_test
-
-    cfg = prepare_test_config(config, checkpoints, work_dir=work_dir, cfg_options=cfg_options,
-                              metrics_prefix=metrics_prefix, tta=tta, amp=amp)
-    return run_test(cfg)
-
-
-test_ensemble.__test__ = False  # not a pytest test, whatever imports it

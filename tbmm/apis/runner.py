@@ -9,21 +9,13 @@ import logging
 import os
 import os.path as osp
 
-from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from tbmm.utils import UserInputError
+from tbmm.apis.config import (CONFIG_SUFFIXES, RunConfigError, config_classes,  # noqa: F401
+                              load_config)
 
 AMP_DTYPES = ('float16', 'bfloat16')
-#: What MMEngine's ``Config.fromfile`` reads.
-CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
-
-
-class RunConfigError(UserInputError):
-    """A config or command-line choice that cannot run here (the tools print it as one line)."""
-
-
 def _runner_device():
     # The device MMEngine's Runner puts the model on (and its loops autocast on).
     import torch
@@ -37,34 +29,6 @@ def _apply_inference_amp(cfg, amp=None):
     notice = apply_inference_amp(cfg, _runner_device(), amp)
     if notice:
         print_log(f'validation/testing: {notice}', logger='current', level=logging.WARNING)
-
-
-def load_config(config, cfg_options=None):
-    """Read a config file (``mmdet::`` bases resolve through the installed mmdet) and apply overrides."""
-    config = os.fspath(config)
-    if not osp.isfile(config):
-        raise FileNotFoundError(f'config file not found: {config}')
-    if not config.endswith(CONFIG_SUFFIXES):
-        raise RunConfigError(f'{config}: not a config file (a config is {"/".join(CONFIG_SUFFIXES)}; '
-                             f'the tools take the config first, then the checkpoint)')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
-
-
-def config_classes(cfg, dataloader='test_dataloader'):
-    """The class names of a data loader's data set (through wrappers such as
-    ``ClassBalancedDataset``): its ``metainfo``, else ``ChestXDetDataset``'s defaults; ``None``
-    where the config does not say (another data set type without ``metainfo``)."""
-    dataset = (cfg.get(dataloader) or {}).get('dataset') or {}
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    classes = (dataset.get('metainfo') or {}).get('classes')
-    if classes is None and dataset.get('type') in ('ChestXDetDataset', 'mmdet.ChestXDetDataset'):
-        from tbmm.datasets.chestxdet import ChestXDetDataset
-        classes = ChestXDetDataset.METAINFO['classes']
-    return classes
 
 
 def _check_class_count(cfg, config):
@@ -109,7 +73,7 @@ def add_vis_backends(cfg, names):
     """
     import importlib.util
 
-    from tbmm.utils import MissingExtraError
+    from tbmm.errors import MissingExtraError
     if cfg.get('visualizer') is None:
         raise RunConfigError('the config has no visualizer to add a visualization backend to')
     backends = list(cfg.visualizer.get('vis_backends') or [])
@@ -341,3 +305,16 @@ def run_test(cfg):
             with open(prefix + '.metrics.json') as f:
                 result = json.load(f)
     return metrics, result
+
+
+def test_ensemble(config, checkpoints, work_dir=None, cfg_options=None, tta=False,
+                  metrics_prefix=None, amp=None):
+    """Evaluate the fused detections of ``checkpoints`` on ``config``'s test set, as
+    ``tools/test.py CONFIG CKPT1 CKPT2 ...`` does; returns ``(metrics, result)`` of
+    :func:`run_test` (``WORK_DIR/test.metrics.json`` etc. written)."""
+    cfg = prepare_test_config(config, checkpoints, work_dir=work_dir, cfg_options=cfg_options,
+                              metrics_prefix=metrics_prefix, tta=tta, amp=amp)
+    return run_test(cfg)
+
+
+test_ensemble.__test__ = False  # not a pytest test, whatever imports it

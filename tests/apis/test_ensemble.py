@@ -245,7 +245,7 @@ def test_infer_tool_with_two_checkpoints_and_tta(folds, test_images, tmp_path, c
 
 
 def test_test_tool_with_two_checkpoints_and_tta(folds, tiny_phantom, tmp_path):
-    from tbmm.apis.ensemble import test_ensemble
+    from tbmm.apis.runner import test_ensemble
 
     metrics, result = test_ensemble(TINY, folds, work_dir=str(tmp_path), tta=True,
                                     cfg_options={**data_options(tiny_phantom), **PREDICT})

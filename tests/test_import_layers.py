@@ -1,0 +1,81 @@
+"""Imports inside tbmm run one way: no module reaches back, directly or through others, to a module
+that imports it (function-level imports included: they only hide a circle until run time)."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / 'tbmm'
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def tbmm_imports(path, modules):
+    """The tbmm modules ``path`` imports anywhere in its body (``from a import b`` counts as
+    ``a.b`` when that is a module, else ``a``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f'{node.module}.{alias.name}'
+                found.add(sub if sub in modules else node.module)
+    return {name for name in found if name in modules}
+
+
+def import_graph():
+    paths = {module_name(p): p for p in PACKAGE.rglob('*.py')}
+    return {name: tbmm_imports(path, paths) - {name} for name, path in paths.items()}
+
+
+def circles(graph):
+    """Strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_circle_finder_finds_a_circle_through_three_modules():
+    graph = {'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}
+    assert circles(graph) == [['a', 'b', 'c']]
+    assert circles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_a_from_import_of_a_submodule_counts_as_that_module(tmp_path):
+    source = tmp_path / 'm.py'
+    source.write_text('from tbmm.apis import runner\nfrom tbmm.apis import run_train\n'
+                      'def f():\n    import tbmm.classes\n')
+    modules = {'tbmm.apis', 'tbmm.apis.runner', 'tbmm.classes'}
+    assert tbmm_imports(source, modules) == modules
+
+
+def test_no_import_circle_inside_tbmm():
+    graph = import_graph()
+    assert len(graph) > 50  # the walk really saw the package
+    assert circles(graph) == []
