@@ -87,7 +87,7 @@ def main(argv=None):
     if args.unsafe_load_checkpoint:
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
-    from tbmm.apis.inference import run_inference
+    from tbmm.apis.folder_inference import run_inference
     from tbmm.datasets.image_io import recording_window_fallbacks
 
     checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint

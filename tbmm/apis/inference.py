@@ -4,43 +4,38 @@
 * :func:`iter_predictions` (and the simpler :func:`predict_files`) stream files through the
   config's test pipeline in batches; an unreadable file yields its error, the others go on.
 * :func:`sample_to_record` turns a model output into the annotation format plus ``scores``.
-* Test-time augmentation: :class:`WBFTTAModel` (registered in MMDetection's ``MODELS``) runs the
-  image as is and flipped horizontally and merges the two with weighted boxes fusion;
-  :func:`build_tta_model` wraps a loaded detector, :func:`build_inference_pipeline` with
-  ``tta=True`` gives the matching pipeline and :func:`apply_tta_config` turns a test config into a
-  TTA one (what ``tools/test.py --tta`` needs).
-* :func:`find_images` and :func:`run_inference`: the folder/file/glob driver behind
-  ``tools/infer.py`` (predictions JSON, one overlay per image, unreadable files reported); given
-  several checkpoints it fuses their detections (:mod:`tbmm.apis.ensemble`).
+* Test-time augmentation: :class:`~tbmm.models.test_time_augs.WBFTTAModel` (registered in
+  MMDetection's ``MODELS``) runs the image as is and flipped horizontally and merges the two with
+  weighted boxes fusion; :func:`build_tta_model` wraps a loaded detector in it,
+  :func:`build_inference_pipeline` with ``tta=True`` gives the matching pipeline and
+  :func:`apply_tta_config` turns a test config into a TTA one (what ``tools/test.py --tta`` needs).
+
+The folder driver behind ``tools/infer.py`` is :mod:`tbmm.apis.folder_inference`.
 """
 import copy
-import glob
-import os
 import os.path as osp
-from collections import Counter, namedtuple
+from collections import namedtuple
 
 import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmdet.apis import init_detector
-from mmdet.models.test_time_augs import DetTTAModel
-from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox_flip
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
 #                              for configs dumped before they imported it themselves)
-from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.apis.runner import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
-from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
+from tbmm.datasets.image_io import ImageReadError
 from tbmm.utils import MissingExtraError
+from tbmm.models.test_time_augs import WBFTTAModel
 
-#: Suffixes :func:`find_images` picks up in folders and glob matches (case-insensitive).
+__all__ = ['Prediction', 'apply_tta_config', 'apply_tta_pipeline', 'build_inference_pipeline',
+           'build_tta_model', 'inference_pipeline_cfg', 'init_model', 'iter_predictions',
+           'predict_files', 'sample_to_record', 'tta_pipeline_cfg']
 
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 _FLIP_META_KEYS = ('flip', 'flip_direction')
@@ -221,123 +216,12 @@ def sample_to_record(file_name, data_sample, classes, score_thr=0.0):
         scores=[round(float(scores[i]), 6) for i in order])
 
 
-# --- test-time augmentation -----------------------------------------------------------------------
-
-
-def _weighted_boxes_fusion():
-    try:
-        from ensemble_boxes import weighted_boxes_fusion
-    except ImportError as e:
-        raise MissingExtraError(
-            'TTA merges with weighted boxes fusion from the ensemble-boxes package, which is not '
-            "installed: pip install ensemble-boxes (or 'tbmm[tta]')") from e
-    return weighted_boxes_fusion
-
-
-def fuse_views(views, image_size, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg'):
-    """Merge detections of several views of one image with weighted boxes fusion, class by class.
-
-    Args:
-        views: per view ``(boxes (n, 4) in image pixels, scores (n,), labels (n,))``, already
-            mapped back to the original image (e.g. unflipped).
-        image_size: ``(width, height)`` of the image; WBF works on coordinates normalised by it.
-        iou_thr, skip_box_thr, conf_type: ``ensemble_boxes.weighted_boxes_fusion``'s arguments.
-            With ``'avg'``, a box found in only one of two views keeps half its score.
-
-    Returns ``(boxes, scores, labels)`` as numpy arrays, highest score first. Classes are fused
-    separately, so identical boxes of two classes (Consolidation + Effusion) both survive.
-    """
-    weighted_boxes_fusion = _weighted_boxes_fusion()
-    scale = np.array(image_size * 2, dtype=np.float64)  # (w, h, w, h)
-    views = [tuple(np.asarray(a, dtype=np.float64) for a in view) for view in views]
-    fused_boxes, fused_scores, fused_labels = [], [], []
-    labels_present = np.unique(np.concatenate([view[2] for view in views] + [np.zeros(0)]))
-    for label in labels_present:
-        boxes_list, scores_list, labels_list = [], [], []
-        for boxes, scores, labels in views:
-            boxes = np.clip(boxes.reshape(-1, 4)[labels == label] / scale, 0.0, 1.0)
-            scores = scores[labels == label]
-            # WBF skips zero-area boxes with a warning each; drop them quietly here.
-            keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            boxes_list.append(boxes[keep])
-            scores_list.append(scores[keep])
-            labels_list.append(np.zeros(int(keep.sum())))
-        boxes, scores, _ = weighted_boxes_fusion(boxes_list, scores_list, labels_list,
-                                                 iou_thr=iou_thr, skip_box_thr=skip_box_thr,
-                                                 conf_type=conf_type)
-        fused_boxes.append(np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * scale)
-        fused_scores.append(np.asarray(scores, dtype=np.float64))
-        fused_labels.append(np.full(len(scores), int(label), dtype=np.int64))
-    if not fused_boxes:
-        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)
-    boxes, scores, labels = (np.concatenate(a) for a in (fused_boxes, fused_scores, fused_labels))
-    order = np.argsort(-scores, kind='stable')
-    return boxes[order], scores[order], labels[order]
-
-
-def fuse_samples(data_samples, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg', max_per_img=100):
-    """Merge the predictions of several ``DetDataSample`` of one image with :func:`fuse_views`.
-
-    The samples are views (flipped ones are flipped back first: ``flip`` and ``flip_direction``
-    in their metainfo), models (:class:`tbmm.apis.ensemble.WBFEnsembleModel`), or both; each one
-    counts once in the fusion. Returns the first sample with the fused ``pred_instances``
-    (``max_per_img`` highest scores), so its metainfo and ground truth are those of the first
-    view as it came from the pipeline.
-    """
-    views = []
-    for sample in data_samples:
-        pred = sample.pred_instances
-        boxes = pred.bboxes
-        if sample.metainfo.get('flip', False):
-            boxes = bbox_flip(boxes, img_shape=sample.metainfo['ori_shape'],
-                              direction=sample.metainfo['flip_direction'])
-        views.append((boxes.detach().cpu().numpy(), pred.scores.detach().cpu().numpy(),
-                      pred.labels.detach().cpu().numpy()))
-    height, width = data_samples[0].metainfo['ori_shape'][:2]
-    boxes, scores, labels = fuse_views(views, (width, height), iou_thr, skip_box_thr, conf_type)
-    device = data_samples[0].pred_instances.bboxes.device
-    merged = InstanceData()
-    merged.bboxes = torch.as_tensor(boxes[:max_per_img], dtype=torch.float32, device=device)
-    merged.scores = torch.as_tensor(scores[:max_per_img], dtype=torch.float32, device=device)
-    merged.labels = torch.as_tensor(labels[:max_per_img], dtype=torch.long, device=device)
-    result = data_samples[0]
-    result.pred_instances = merged
-    return result
-
-
-@MODELS.register_module()
-class WBFTTAModel(DetTTAModel):
-    """Test-time augmentation whose views are merged by weighted boxes fusion instead of NMS.
-
-    NMS keeps one of two agreeing boxes; WBF averages them (score-weighted) and lowers the score of
-    a box only one view found, which suits flip TTA of lesions with vague borders.
-
-    Config use (``tools/test.py --tta`` wraps the detector in it)::
-
-        tta_model = dict(type='WBFTTAModel', iou_thr=0.55, conf_type='avg', max_per_img=100)
-
-    Args:
-        module: the detector (config dict or module).
-        iou_thr, skip_box_thr, conf_type: weighted boxes fusion settings (see :func:`fuse_views`).
-        max_per_img: detections kept per image after fusion, highest scores first.
-    """
-
-    def __init__(self, module, iou_thr=0.55, skip_box_thr=0.0, conf_type='avg', max_per_img=100,
-                 data_preprocessor=None):
-        _weighted_boxes_fusion()  # fail at build time, not after the first forward pass
-        super().__init__(module=module, data_preprocessor=data_preprocessor)
-        self.iou_thr = iou_thr
-        self.skip_box_thr = skip_box_thr
-        self.conf_type = conf_type
-        self.max_per_img = max_per_img
-
-    def _merge_single_sample(self, data_samples):
-        return fuse_samples(data_samples, self.iou_thr, self.skip_box_thr, self.conf_type,
-                            self.max_per_img)
+# --- test-time augmentation: model and config -------------------------------------------------
 
 
 def build_tta_model(model, **wbf_options):
-    """Wrap a detector from :func:`init_model` in :class:`WBFTTAModel` (same config and classes)."""
+    """Wrap a detector from :func:`init_model` in
+    :class:`~tbmm.models.test_time_augs.WBFTTAModel` (same config and classes)."""
     tta = WBFTTAModel(module=model, **wbf_options)
     tta.cfg = model.cfg
     tta.dataset_meta = model.dataset_meta
@@ -366,164 +250,3 @@ def apply_tta_pipeline(cfg):
     tta_pipeline = cfg.get('tta_pipeline')
     dataset.pipeline = tta_pipeline if tta_pipeline else tta_pipeline_cfg(dataset.pipeline)
     return cfg
-
-
-# --- files in, predictions and overlays out -------------------------------------------------------
-
-
-def _has_glob_magic(text):
-    return any(c in text for c in '*?[')
-
-
-def _is_image_file(path):
-    return path.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _name_relative_to(path, base):
-    return osp.relpath(path, base or '.').replace(os.sep, '/')
-
-
-def find_images(source, exclude_dirs=()):
-    """The image files ``source`` names, as ``(path, file_name)`` sorted by ``file_name``.
-
-    * a folder: every file with an ``IMAGE_SUFFIXES`` suffix (PNG, JPEG, BMP, TIFF, DICOM) below
-      it (recursively), named by its path relative to the folder;
-    * a file: that file, whatever its suffix, named by its base name;
-    * a glob pattern (``'scans/**/*.dcm'``): the matching image files, named relative to the
-      pattern's leading folder without wildcards.
-
-    Returns ``(images, n_skipped)``, ``n_skipped`` counting files with other suffixes. Folders in
-    ``exclude_dirs`` (e.g. the output folder inside the input one) are not searched.
-    """
-    source = os.fspath(source)
-    excluded = {osp.realpath(d) for d in exclude_dirs}
-    if osp.isfile(source):
-        return [(source, osp.basename(source))], 0
-    if osp.isdir(source):
-        candidates, base = [], source
-        for root, dirs, files in os.walk(source):
-            dirs[:] = sorted(d for d in dirs if osp.realpath(osp.join(root, d)) not in excluded)
-            candidates.extend(osp.join(root, f) for f in files)
-    elif _has_glob_magic(source):
-        parts = source.replace(os.sep, '/').split('/')
-        fixed = []
-        for part in parts:
-            if _has_glob_magic(part):
-                break
-            fixed.append(part)
-        base = '/'.join(fixed) if fixed != [''] else '/'
-        candidates = [p for p in glob.glob(source, recursive=True) if osp.isfile(p)
-                      and not any(osp.realpath(p).startswith(d + os.sep) for d in excluded)]
-    else:
-        raise FileNotFoundError(f'{source}: no such file or folder')
-    images = sorted(((p, _name_relative_to(p, base)) for p in candidates if _is_image_file(p)),
-                    key=lambda item: item[1])
-    return images, len(candidates) - len(images)
-
-
-def overlay_names(file_names):
-    """Overlay PNG name per file name: ``a/b.dcm -> a/b.png``; ``b.png`` and ``b.dcm`` side by side
-    become ``b_png.png`` and ``b_dcm.png`` so neither overwrites the other."""
-    stems = [osp.splitext(name) for name in file_names]
-    counts = Counter(stem.lower() for stem, _ in stems)
-    return {name: (f'{stem}_{suffix.lstrip(".")}.png' if counts[stem.lower()] > 1 and suffix
-                   else f'{stem}.png')
-            for name, (stem, suffix) in zip(file_names, stems)}
-
-
-InferenceSummary = namedtuple('InferenceSummary', [
-    'n_images', 'n_predicted', 'n_abnormal', 'failures', 'n_skipped', 'predictions_path',
-    'overlay_dir', 'precision', 'precision_notice'])
-InferenceSummary.__doc__ = """What :func:`run_inference` did: images found and predicted, images
-with a finding at or above the score threshold, ``failures`` as ``(file_name, reason)``, files
-skipped for their suffix, where the outputs are, the precision the model ran in (``'float32'``,
-``'float16 autocast'``, ``'bfloat16 autocast'``) and why mixed precision was off where it was
-asked for (else None)."""
-
-
-def _failure_reason(error):
-    if isinstance(error, ImageReadError):
-        return error.reason
-    text = str(error).strip().splitlines()
-    return f'{type(error).__name__}: {text[0]}' if text else type(error).__name__
-
-
-def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cpu',
-                  batch_size=1, tta=False, cfg_options=None, progress=True, amp=None):
-    """Predict every image of ``source`` (see :func:`find_images`) and write the results.
-
-    ``checkpoint``: one path, or several of the same config (a fold ensemble) whose detections are
-    fused per image by weighted boxes fusion, class by class (:mod:`tbmm.apis.ensemble`; with
-    ``tta``, every model's plain and flipped views are fused together).
-
-    Writes ``out_dir/predictions.json`` (annotation format plus ``scores`` per box and an
-    image-level ``abnormal_score``: the highest box score, 0 without boxes; every detection the
-    model returns is kept, so the file can be evaluated with ``tools/evaluate.py``) and
-    ``out_dir/overlays/<file_name>.png`` (boxes scoring at least ``score_thr``). Files that cannot
-    be read are listed in ``out_dir/unreadable.txt`` and the summary; the others still run.
-    ``amp`` True/False runs the model in mixed precision or float32; None: as the config's
-    ``test_cfg.fp16`` says (:mod:`tbmm.apis.precision`).
-
-    Raises:
-        FileNotFoundError: ``source`` names no image file.
-        ImageReadError: not a single image could be read.
-    """
-    from tqdm import tqdm
-
-    from tbmm.datasets.annotations import write_annotations
-    from tbmm.visualization import draw_boxes, save_image
-
-    out_dir = os.fspath(out_dir)
-    overlay_dir = osp.join(out_dir, 'overlays')
-    # Both named: with the output folder inside (or equal to) the input, an earlier run's overlays
-    # must not be read as new images.
-    images, n_skipped = find_images(source, exclude_dirs=[out_dir, overlay_dir])
-    if not images:
-        others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
-        raise FileNotFoundError(f'{source}: no PNG, JPEG, BMP, TIFF or DICOM files found{others}')
-    from tbmm.apis.ensemble import WBFEnsembleModel, init_ensemble_model
-    model = init_ensemble_model(config, checkpoint, device=device, cfg_options=cfg_options)
-    wanted = asks_for_inference_amp(model.cfg) if amp is None else amp
-    autocast_dtype, precision_notice = inference_autocast_dtype(device) if wanted else (None, None)
-    precision = ('float32' if autocast_dtype is None
-                 else f"{str(autocast_dtype).removeprefix('torch.')} autocast")
-    classes = tuple(model.dataset_meta['classes'])
-    pipeline = build_inference_pipeline(model.cfg, tta=tta)
-    if tta and not isinstance(model, WBFEnsembleModel):  # an ensemble fuses the views itself
-        model = build_tta_model(model)
-
-    names = dict(images)
-    overlays = overlay_names([name for _, name in images])
-    records, failures, n_abnormal = [], [], 0
-    with tqdm(total=len(images), unit='img', desc='infer', disable=not progress) as bar:
-        for result in iter_predictions(model, (path for path, _ in images), batch_size, pipeline,
-                                       keep_images=True, autocast_dtype=autocast_dtype):
-            file_name = names[result.path]
-            bar.update(1)
-            if result.error is not None:
-                failures.append((file_name, _failure_reason(result.error)))
-                continue
-            record = sample_to_record(file_name, result.sample, classes)
-            record['abnormal_score'] = max(record['scores'], default=0.0)
-            n_abnormal += record['abnormal_score'] >= score_thr
-            records.append(record)
-            overlay = draw_boxes(result.image, record, classes, score_thr=score_thr,
-                                 title=file_name)
-            save_image(osp.join(overlay_dir, overlays[file_name]), overlay)
-
-    failures.sort()
-    unreadable_path = osp.join(out_dir, 'unreadable.txt')
-    if failures:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(unreadable_path, 'w', encoding='utf-8') as f:
-            f.writelines(f'{name}\t{reason}\n' for name, reason in failures)
-    elif osp.isfile(unreadable_path):
-        os.remove(unreadable_path)  # left over from an earlier run on the same folder
-    if not records:
-        raise ImageReadError(source, f'none of the {len(images)} image file(s) could be read '
-                             f'(first: {failures[0][0]}: {failures[0][1]})')
-    records.sort(key=lambda r: r['file_name'])
-    predictions_path = osp.join(out_dir, 'predictions.json')
-    write_annotations(predictions_path, records)
-    return InferenceSummary(len(images), len(records), n_abnormal, failures, n_skipped,
-                            predictions_path, overlay_dir, precision, precision_notice)

@@ -5,6 +5,10 @@ For every config:
 * ``MultiLabelRetinaHead`` + ``MultiLabelFocalLoss``: a box annotated with several classes trains
   all of them (mmdet's targets give each anchor one label); single-label data trains as in mmdet.
 
+For test-time augmentation (``tools/test.py --tta``, ``tools/infer.py --tta``):
+
+* ``WBFTTAModel``: mmdet's ``DetTTAModel`` merging the views by weighted boxes fusion (not NMS).
+
 For the fast configs (configs/tb_retinanet/fast):
 
 * ``Float32FocalLoss``: mmdet's ``FocalLoss`` computed in float32, so it works under bfloat16
@@ -22,4 +26,4 @@ For the fast configs (configs/tb_retinanet/fast):
   backbone, neck and head convolutions.
 """
 from tbmm.models import (data_preprocessors, dense_heads, detectors, layers, losses,  # noqa: F401
-                         utils)
+                         test_time_augs, utils)
