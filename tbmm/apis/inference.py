@@ -27,10 +27,10 @@ from mmengine.registry import init_default_scope
 
 import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
 #                              for configs dumped before they imported it themselves)
-from tbmm.apis.runner import RunConfigError, config_classes, load_config
+from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
 from tbmm.datasets.image_io import ImageReadError
-from tbmm.utils import MissingExtraError
+from tbmm.errors import MissingExtraError
 from tbmm.models.test_time_augs import WBFTTAModel
 
 __all__ = ['Prediction', 'apply_tta_config', 'apply_tta_pipeline', 'build_inference_pipeline',
