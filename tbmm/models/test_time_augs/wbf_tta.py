@@ -14,7 +14,7 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_flip
 from mmengine.structures import InstanceData
 
-from tbmm.utils import MissingExtraError
+from tbmm.errors import MissingExtraError
 
 __all__ = ['WBFTTAModel', 'fuse_samples', 'fuse_views', 'load_weighted_boxes_fusion']
 
