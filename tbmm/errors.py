@@ -26,3 +26,16 @@ def user_error_names():
         names.add(error_type.__name__)
         pending.extend(error_type.__subclasses__())
     return names
+
+
+def shorten(text, limit=200):
+    """``text`` cut to ``limit`` characters (ending in ``...``): error lines quote user data, which
+    can be long."""
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def error_line(error, limit=200):
+    """The first line of an exception's message (its type name if empty), shortened: what a one-line
+    error report quotes from a library's error."""
+    lines = str(error).strip().splitlines()
+    return shorten(lines[0] if lines else type(error).__name__, limit)

@@ -11,7 +11,7 @@ import math
 import os
 import re
 
-from tbmm.errors import UserInputError
+from tbmm.errors import UserInputError, shorten
 from tbmm.utils import ensure_parent_dir
 
 
@@ -55,8 +55,7 @@ def _is_finite(number):
 
 
 def _brief_repr(value, limit=120):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
+    return shorten(repr(value), limit)
 
 
 def validate_record(record, index, path, require_scores=False):

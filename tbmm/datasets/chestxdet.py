@@ -1,4 +1,5 @@
 """ChestX-Det / ChestX-Det10 annotation files as an MMDetection dataset."""
+import logging
 import os.path as osp
 from collections import Counter
 
@@ -6,17 +7,11 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import MMLogger, print_log
 
-from tbmm.errors import UserInputError
-from tbmm.classes import DEFAULT_CLASSES, covering_preset
+from tbmm.classes import DEFAULT_CLASSES, class_color, covering_preset
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError
-from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,
+from tbmm.datasets.validation import (DatasetBuildError, check_dataset_policies,  # noqa: F401
                                       clip_box_to_image, inspect_image)
-from tbmm.classes import class_color
-
-
-class DatasetBuildError(UserInputError):
-    """The data set cannot be built as configured; the message says what to change."""
 
 
 @DATASETS.register_module()
@@ -48,14 +43,7 @@ class ChestXDetDataset(BaseDetDataset):
 
     def __init__(self, *args, unknown_class_policy='error', missing_image_policy='error',
                  check_images=False, **kwargs):
-        if unknown_class_policy not in UNKNOWN_CLASS_POLICIES:
-            raise DatasetBuildError(
-                f'unknown_class_policy must be one of {UNKNOWN_CLASS_POLICIES}, '
-                f'got {unknown_class_policy!r}')
-        if missing_image_policy not in MISSING_IMAGE_POLICIES:
-            raise DatasetBuildError(
-                f'missing_image_policy must be one of {MISSING_IMAGE_POLICIES}, '
-                f'got {missing_image_policy!r}')
+        check_dataset_policies(unknown_class_policy, missing_image_policy)
         self.unknown_class_policy = unknown_class_policy
         self.missing_image_policy = missing_image_policy
         self.check_images = bool(check_images)
@@ -160,7 +148,7 @@ class ChestXDetDataset(BaseDetDataset):
         print_log(
             f'{self.ann_file}: dropped {sum(unknown.values())} boxes of classes outside the '
             f'class list ({counts}); their images are kept', logger=MMLogger.get_current_instance(),
-            level=30)
+            level=logging.WARNING)
         return None
 
     def _missing_image_problem(self, missing, n_records, img_dir):
@@ -177,7 +165,7 @@ class ChestXDetDataset(BaseDetDataset):
                     f'(first: {first}); {remedy}')
         print_log(
             f'{self.ann_file}: skipped {len(missing)} of {n_records} records whose image is missing '
-            f'under {img_dir!r} (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+            f'under {img_dir!r} (first: {first})', logger=MMLogger.get_current_instance(), level=logging.WARNING)
         return None
 
     def _unreadable_image_problem(self, unreadable, n_records):
@@ -192,7 +180,7 @@ class ChestXDetDataset(BaseDetDataset):
                     'with a count (tools/validate_data.py lists them all)')
         print_log(
             f'{self.ann_file}: skipped {len(unreadable)} of {n_records} records whose image is '
-            f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=30)
+            f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=logging.WARNING)
         return None
 
     def _boxes_outside_problem(self, outside, clipped_boxes):
@@ -200,7 +188,7 @@ class ChestXDetDataset(BaseDetDataset):
         if clipped_boxes:
             print_log(
                 f'{self.ann_file}: clipped {clipped_boxes} boxes that stick out of their image to '
-                'the image', logger=MMLogger.get_current_instance(), level=30)
+                'the image', logger=MMLogger.get_current_instance(), level=logging.WARNING)
         if not outside:
             return None
         index, name, j, box, (width, height) = outside[0]

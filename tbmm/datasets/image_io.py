@@ -40,7 +40,7 @@ from collections import namedtuple
 import cv2
 import numpy as np
 
-from tbmm.utils import MissingExtraError
+from tbmm.errors import MissingExtraError, UserInputError, error_line
 
 DICOM_SUFFIXES = ('.dcm', '.dicom')
 #: Suffixes of the files :func:`read_xray` reads (OpenCV's rasters and DICOM).
@@ -71,7 +71,7 @@ XRayInfo.__doc__ = """Header facts of an X-ray file: size in pixels, format (``'
 ``'DICOM'``, ...) and bits per sample as stored (``None`` where the header doesn't say)."""
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserInputError):
     """An image that cannot be read; the message is one line: ``"<file>: <reason>"``."""
 
     def __init__(self, source, reason=None):
@@ -357,17 +357,11 @@ def _pixel_functions():
     return apply_modality_lut, apply_voi_lut, apply_color_lut
 
 
-def _brief(error):
-    text = str(error).strip().splitlines()
-    text = text[0] if text else type(error).__name__
-    return text if len(text) <= 200 else text[:197] + '...'
-
-
 def _read_dicom_dataset(pydicom, source, name, force, **kwargs):
     try:
         return pydicom.dcmread(source, force=force, **kwargs)
     except Exception as e:  # pydicom raises many types (InvalidDicomError, EOFError, ...)
-        raise ImageReadError(name, f'not a readable DICOM file ({_brief(e)})') from e
+        raise ImageReadError(name, f'not a readable DICOM file ({error_line(e)})') from e
 
 
 def _dicom_info(path, force):
@@ -389,7 +383,7 @@ def _dicom_to_gray(source, name, force):
             ds.pixel_array_options(index=0)  # pydicom 3: decode only the first frame
         pixels = ds.pixel_array
     except Exception as e:  # missing decoder plugin, short pixel data, ...
-        raise ImageReadError(name, f'cannot decode DICOM pixel data ({_brief(e)})') from e
+        raise ImageReadError(name, f'cannot decode DICOM pixel data ({error_line(e)})') from e
     samples_per_pixel = int(ds.get('SamplesPerPixel') or 1)
     if n_frames > 1 and pixels.ndim == (3 if samples_per_pixel > 1 else 2) + 1:
         pixels = pixels[0]  # pydicom 2 decodes all frames
@@ -404,7 +398,7 @@ def _dicom_to_gray(source, name, force):
     try:
         values = apply_modality_lut(pixels, ds)
     except (ValueError, AttributeError, KeyError, IndexError, TypeError, NotImplementedError) as e:
-        raise ImageReadError(name, f'malformed DICOM rescale/modality LUT ({_brief(e)})') from e
+        raise ImageReadError(name, f'malformed DICOM rescale/modality LUT ({error_line(e)})') from e
     gray = None
     if photometric in _MONOCHROME:
         malformed = None
@@ -414,7 +408,7 @@ def _dicom_to_gray(source, name, force):
                 gray = to_uint8(windowed, *_voi_output_range(ds, apply_voi_lut))
             except (ValueError, AttributeError, KeyError, IndexError, TypeError,
                     NotImplementedError) as e:
-                malformed = _brief(e)  # e.g. a window width < 1
+                malformed = error_line(e)  # e.g. a window width < 1
         else:
             malformed = _unusable_voi(ds)
         if malformed is not None:  # the value range below, said once per file

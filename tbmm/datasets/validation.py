@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tbmm.classes import DEFAULT_CLASSES, covering_preset
+from tbmm.errors import UserInputError
 from tbmm.datasets.annotations import AnnotationError, load_annotation_list, validate_record
 from tbmm.datasets.image_io import (_JPEG_END_OF_IMAGE, _JPEG_SIGNATURE, _JPEG_TAIL_WINDOW,
                                     _PNG_SIGNATURE, IMAGE_SUFFIXES, ImageReadError, read_xray,
@@ -47,6 +48,21 @@ UNEXPECTED_IMAGE_SIZE = 'unexpected-image-size'
 
 UNKNOWN_CLASS_POLICIES = ('error', 'drop')
 MISSING_IMAGE_POLICIES = ('error', 'skip')
+
+
+class DatasetBuildError(UserInputError):
+    """The data set cannot be built as configured; the message says what to change."""
+
+
+def check_dataset_policies(unknown_class_policy, missing_image_policy):
+    """Refuse a policy name that is none of :data:`UNKNOWN_CLASS_POLICIES` /
+    :data:`MISSING_IMAGE_POLICIES` (the data set and ``validate_data`` take the same settings)."""
+    if unknown_class_policy not in UNKNOWN_CLASS_POLICIES:
+        raise DatasetBuildError(f'unknown_class_policy must be one of {UNKNOWN_CLASS_POLICIES}, '
+                                f'got {unknown_class_policy!r}')
+    if missing_image_policy not in MISSING_IMAGE_POLICIES:
+        raise DatasetBuildError(f'missing_image_policy must be one of {MISSING_IMAGE_POLICIES}, '
+                                f'got {missing_image_policy!r}')
 
 _PNG_COLOUR_TYPES = {0: 'gray', 2: 'RGB', 3: 'palette', 4: 'gray+alpha', 6: 'RGBA'}
 
@@ -279,12 +295,7 @@ def validate_dataset(ann_file, img_dir, classes: Sequence[str] = DEFAULT_CLASSES
             into warnings, as they turn build errors into counted drops.
         min_box_size: boxes narrower or lower than this (pixels, inside the image) are "tiny".
     """
-    if unknown_class_policy not in UNKNOWN_CLASS_POLICIES:
-        raise ValueError(f'unknown_class_policy must be one of {UNKNOWN_CLASS_POLICIES}, '
-                         f'got {unknown_class_policy!r}')
-    if missing_image_policy not in MISSING_IMAGE_POLICIES:
-        raise ValueError(f'missing_image_policy must be one of {MISSING_IMAGE_POLICIES}, '
-                         f'got {missing_image_policy!r}')
+    check_dataset_policies(unknown_class_policy, missing_image_policy)
     ann_file, img_dir = os.fspath(ann_file), os.fspath(img_dir)
     classes = tuple(classes)
     report = ValidationReport(ann_file=ann_file, img_dir=img_dir, classes=classes, decoded=decode)

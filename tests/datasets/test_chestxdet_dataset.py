@@ -119,3 +119,18 @@ def test_palette_is_the_overlay_colour_of_each_class(tmp_path, records):
     ds = build(tmp_path, records, classes=CHESTXDET13_CLASSES)
     assert ds.metainfo['palette'] == [class_color(c, CHESTXDET13_CLASSES) for c in CHESTXDET13_CLASSES]
     assert len(set(ds.metainfo['palette'])) == len(CHESTXDET13_CLASSES)
+
+
+@pytest.mark.parametrize('option', ['unknown_class_policy', 'missing_image_policy'])
+def test_the_data_set_and_validate_data_refuse_a_misspelt_policy_alike(tmp_path, option):
+    from tbmm.datasets.validation import validate_dataset
+
+    ann = tmp_path / 'ann.json'
+    ann.write_text('[]')
+    with pytest.raises(DatasetBuildError) as built:
+        ChestXDetDataset(ann_file=str(ann), data_root='', data_prefix=dict(img=str(tmp_path)),
+                         pipeline=[], **{option: 'skipp'})
+    with pytest.raises(DatasetBuildError) as validated:
+        validate_dataset(ann, tmp_path, **{option: 'skipp'})
+    assert str(built.value) == str(validated.value)
+    assert option in str(built.value) and "'skipp'" in str(built.value)
