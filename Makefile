@@ -50,7 +50,11 @@ $(TBMM_STAMP): $(MMCV_STAMP) pyproject.toml
 demo: setup
 	$(PY) tools/demo.py
 
-test: setup
+# Lint first: `make test` (and so CI) fails on a lint error before spending minutes on the tests.
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup lint
 	$(PY) -m pytest -q tests
 
 clean-venv:
