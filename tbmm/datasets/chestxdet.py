@@ -9,9 +9,9 @@ from mmengine.logging import MMLogger, print_log
 
 from tbmm.classes import DEFAULT_CLASSES, class_color, covering_preset
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.image_io import ImageReadError
+from tbmm.datasets.image_io import ImageReadError, inspect_image
 from tbmm.datasets.validation import (DatasetBuildError, check_dataset_policies,  # noqa: F401
-                                      clip_box_to_image, inspect_image)
+                                      clip_box_to_image)
 
 
 @DATASETS.register_module()

@@ -17,8 +17,8 @@ import numpy as np
 
 from tbmm.datasets.annotations import read_annotations, write_annotations
 from tbmm.datasets.convert.common import ConversionError, ConversionReport, check_box, round_box
-from tbmm.datasets.image_io import (ImageReadError, _check_jpeg_complete, _is_dicom,
-                                    _undecodable_reason)
+from tbmm.datasets.image_io import ImageReadError
+from tbmm.datasets.image_io.formats import check_jpeg_complete, is_dicom, undecodable_reason
 from tbmm.errors import UserInputError
 
 
@@ -43,14 +43,14 @@ def read_raw_image(path):
         raise ImageReadError(path, f'cannot open ({e.strerror or e})') from e
     if not data:
         raise ImageReadError(path, 'empty file (0 bytes)')
-    if _is_dicom(data[:132], path):
+    if is_dicom(data[:132], path):
         raise ImageReadError(path, 'DICOM is not resized here (its stored values are not PNG '
                              'pixels): convert it to PNG first')
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise ImageReadError(path, _undecodable_reason(data[:132]))
+        raise ImageReadError(path, undecodable_reason(data[:132]))
     if data.startswith(b'\xff\xd8\xff'):
-        _check_jpeg_complete(path, data[-1024:])
+        check_jpeg_complete(path, data[-1024:])
     if pixels.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(path, f'{pixels.dtype} pixels cannot be written as PNG (8 or 16 '
                              'bits only)')

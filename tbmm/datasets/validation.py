@@ -11,7 +11,7 @@ infinite), and a **warning** when training runs but something is changed or left
 to the image, dropped classes, skipped images) or looks wrong (tiny or duplicate boxes, unexpected
 image sizes).
 
-:func:`inspect_image` and :func:`clip_box_to_image` are shared with
+:func:`~tbmm.datasets.image_io.inspect_image` and :func:`clip_box_to_image` are shared with
 :class:`~tbmm.datasets.ChestXDetDataset` (``check_images=True``), so the tool and training agree.
 """
 import difflib
@@ -24,9 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from tbmm.classes import DEFAULT_CLASSES, covering_preset
 from tbmm.errors import UserInputError
 from tbmm.datasets.annotations import AnnotationError, load_annotation_list, validate_record
-from tbmm.datasets.image_io import (_JPEG_END_OF_IMAGE, _JPEG_SIGNATURE, _JPEG_TAIL_WINDOW,
-                                    _PNG_SIGNATURE, IMAGE_SUFFIXES, ImageReadError, read_xray,
-                                    read_xray_info)
+from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError, inspect_image, read_xray
 
 ERROR = 'error'
 WARNING = 'warning'
@@ -64,9 +62,6 @@ def check_dataset_policies(unknown_class_policy, missing_image_policy):
         raise DatasetBuildError(f'missing_image_policy must be one of {MISSING_IMAGE_POLICIES}, '
                                 f'got {missing_image_policy!r}')
 
-_PNG_COLOUR_TYPES = {0: 'gray', 2: 'RGB', 3: 'palette', 4: 'gray+alpha', 6: 'RGBA'}
-
-
 @dataclass(frozen=True)
 class Problem:
     """One finding; ``message`` is one line naming the file (and the record, where there is one)."""
@@ -78,15 +73,6 @@ class Problem:
 
     def __str__(self):
         return f'{self.severity}: {self.message}'
-
-
-@dataclass(frozen=True)
-class ImageCheck:
-    """What :func:`inspect_image` found out about one image file without decoding it."""
-    width: int
-    height: int
-    kind: str  # e.g. 'PNG 16-bit gray', 'DICOM MONOCHROME1'
-    conversion: Optional[str]  # how reading turns it into 8-bit gray, when it is not that already
 
 
 @dataclass
@@ -202,59 +188,6 @@ class ValidationReport:
 
 def _plural(n, word):
     return f'{n} {word}' + ('' if n == 1 else 's')
-
-
-def inspect_image(path):
-    """Check that ``path`` looks like a complete, readable image and return an :class:`ImageCheck`.
-
-    Reads the header and the file's last bytes (a PNG must end with its IEND chunk, a JPEG with its
-    end-of-image marker, which catches files cut short by an interrupted copy) without decoding the
-    pixels, so corrupt pixel data inside a complete file goes unnoticed (decode to find that).
-    Raises :class:`~tbmm.datasets.image_io.ImageReadError` naming the file.
-    """
-    path = os.fspath(path)
-    info = read_xray_info(path)  # missing, empty, directory, header problems
-    with open(path, 'rb') as f:
-        head = f.read(32)
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - _JPEG_TAIL_WINDOW))
-        tail = f.read()
-    if head.startswith(_PNG_SIGNATURE) and b'IEND' not in tail:
-        raise ImageReadError(path, 'truncated PNG data (the file ends before its IEND chunk)')
-    if head.startswith(_JPEG_SIGNATURE) and _JPEG_END_OF_IMAGE not in tail:
-        raise ImageReadError(path, 'truncated JPEG (no end-of-image marker)')
-    kind, conversion = _describe(path, head, info)
-    return ImageCheck(int(info.width), int(info.height), kind, conversion)
-
-
-def _describe(path, head, info):
-    """``(kind, conversion)`` of an image, where ``conversion`` says what reading it changes."""
-    if info.format == 'PNG' and len(head) >= 26:
-        bit_depth, colour = head[24], _PNG_COLOUR_TYPES.get(head[25], f'colour type {head[25]}')
-        changes = []
-        if colour != 'gray':
-            alpha = colour in ('RGBA', 'gray+alpha')
-            changes.append('converted to gray' + (', alpha dropped' if alpha else ''))
-        if bit_depth > 8:
-            changes.append('stretched to 8 bits from its value range')
-        return f'PNG {bit_depth}-bit {colour}', '; '.join(changes) or None
-    if info.format == 'DICOM':
-        photometric = _dicom_photometric(path)
-        kind = f'DICOM {photometric}'
-        to_8_bits = 'mapped to 8 bits through its window (or value range)'
-        if photometric == 'MONOCHROME1':
-            return kind, f'{to_8_bits}, then inverted so that lungs are dark'
-        return kind, to_8_bits
-    bits = f' {info.bit_depth}-bit' if info.bit_depth else ''
-    kind = f'{info.format or "image"}{bits}'
-    return kind, ('stretched to 8 bits from its value range'
-                  if info.bit_depth and info.bit_depth > 8 else None)
-
-
-def _dicom_photometric(path):
-    import pydicom  # read_xray_info has already needed it for this file
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    return str(ds.get('PhotometricInterpretation', 'MONOCHROME2')).strip().upper()
 
 
 def clip_box_to_image(box, width, height):
@@ -381,7 +314,8 @@ def _check_classes(report, record, index, where, unknown_class_policy):
 
 def _check_image(report, path, index, name, where, folder_ok, decode, expect_size,
                  missing_image_policy):
-    """The :class:`ImageCheck` of a record's image, or ``None`` (missing, unreadable, unchecked)."""
+    """The :class:`~tbmm.datasets.image_io.ImageCheck` of a record's image, or ``None`` (missing,
+    unreadable, unchecked)."""
     if not folder_ok:
         return None
     if not osp.isfile(path):  # as the data set decides it

@@ -19,9 +19,9 @@ from PIL import Image
 
 from tbmm.apis.runner import load_config
 from tbmm.classes import CHESTXDET13_CLASSES
-from tbmm.datasets.image_io import read_xray, read_xray_info
+from tbmm.datasets.image_io import inspect_image, read_xray, read_xray_info
 from tbmm.datasets.transforms import LoadXRayImageFromFile
-from tbmm.datasets.validation import inspect_image, validate_dataset
+from tbmm.datasets.validation import validate_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / 'tests' / 'fixtures' / 'real'
