@@ -10,8 +10,12 @@ import os
 import os.path as osp
 from collections import Counter, namedtuple
 
-from tbmm.apis.inference import (build_inference_pipeline, build_tta_model, iter_predictions,
-                                 sample_to_record)
+from tbmm.apis.inference import (
+    build_inference_pipeline,
+    build_tta_model,
+    iter_predictions,
+    sample_to_record,
+)
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
 from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
 

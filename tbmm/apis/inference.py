@@ -25,8 +25,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-import tbmm.plugin  # noqa: F401  (tbmm's mmdet parts and weights-only checkpoint loading, also
-#                              for configs dumped before they imported it themselves)
+# tbmm's mmdet parts and weights-only checkpoint loading, also for configs dumped before they
+# imported tbmm.plugin themselves.
+import tbmm.plugin  # noqa: F401
 from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
 from tbmm.datasets.image_io import ImageReadError

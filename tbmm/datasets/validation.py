@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tbmm.classes import DEFAULT_CLASSES, covering_preset
-from tbmm.errors import UserInputError
 from tbmm.datasets.annotations import AnnotationError, load_annotation_list, validate_record
 from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError, inspect_image, read_xray
+from tbmm.errors import UserInputError
 
 ERROR = 'error'
 WARNING = 'warning'

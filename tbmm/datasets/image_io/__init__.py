@@ -34,8 +34,7 @@ Modules: :mod:`.formats` (suffixes, signatures, headers), :mod:`.pixels` (to 8-b
 :mod:`.dicom`, :mod:`.reading` (the readers) and :mod:`.inspection`.
 """
 from tbmm.datasets.image_io.dicom import DicomWindowWarning, recording_window_fallbacks
-from tbmm.datasets.image_io.formats import (DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageReadError,
-                                            XRayInfo)
+from tbmm.datasets.image_io.formats import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, XRayInfo
 from tbmm.datasets.image_io.inspection import ImageCheck, inspect_image
 from tbmm.datasets.image_io.pixels import to_uint8
 from tbmm.datasets.image_io.reading import decode_xray, read_xray, read_xray_info

@@ -65,8 +65,11 @@ def _pixel_functions():
     try:
         from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
     except ImportError:
-        from pydicom.pixel_data_handlers.util import (apply_color_lut, apply_modality_lut,
-                                                      apply_voi_lut)
+        from pydicom.pixel_data_handlers.util import (
+            apply_color_lut,
+            apply_modality_lut,
+            apply_voi_lut,
+        )
     return apply_modality_lut, apply_voi_lut, apply_color_lut
 
 

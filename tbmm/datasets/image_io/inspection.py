@@ -6,8 +6,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from tbmm.datasets.image_io.dicom import dicom_photometric
-from tbmm.datasets.image_io.formats import (JPEG_SIGNATURE, PNG_SIGNATURE, ImageReadError,
-                                            check_jpeg_complete, read_head, read_tail)
+from tbmm.datasets.image_io.formats import (
+    JPEG_SIGNATURE,
+    PNG_SIGNATURE,
+    ImageReadError,
+    check_jpeg_complete,
+    read_head,
+    read_tail,
+)
 from tbmm.datasets.image_io.reading import read_xray_info
 
 __all__ = ['ImageCheck', 'inspect_image']

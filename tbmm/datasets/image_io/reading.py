@@ -7,11 +7,24 @@ import cv2
 import numpy as np
 
 from tbmm.datasets.image_io.dicom import dicom_info, dicom_to_gray
-from tbmm.datasets.image_io.formats import (DICOM_MAGIC, DICOM_PREAMBLE_LENGTH, JPEG_SIGNATURE,
-                                            JPEG_TAIL_WINDOW, PNG_SIGNATURE, ImageReadError,
-                                            XRayInfo, check_jpeg_complete, has_dicom_magic,
-                                            is_dicom, jpeg_info, png_info, read_head, read_tail,
-                                            sniff_format, undecodable_reason)
+from tbmm.datasets.image_io.formats import (
+    DICOM_MAGIC,
+    DICOM_PREAMBLE_LENGTH,
+    JPEG_SIGNATURE,
+    JPEG_TAIL_WINDOW,
+    PNG_SIGNATURE,
+    ImageReadError,
+    XRayInfo,
+    check_jpeg_complete,
+    has_dicom_magic,
+    is_dicom,
+    jpeg_info,
+    png_info,
+    read_head,
+    read_tail,
+    sniff_format,
+    undecodable_reason,
+)
 from tbmm.datasets.image_io.pixels import check_channels, raster_to_gray, with_channels
 
 __all__ = ['read_xray', 'decode_xray', 'read_xray_info']

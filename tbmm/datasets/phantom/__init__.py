@@ -18,14 +18,26 @@ Layers, from high to low level (one module each):
 Boxes are tightened around what was actually drawn, so a box never contains empty margins.
 """
 from tbmm.datasets.phantom.anatomy import Thorax, sample_thorax
-from tbmm.datasets.phantom.box_stats import (LESIONS_PER_IMAGE_PROBS, MULTILABEL_PAIR,
-                                             REAL_BOX_STATS, REFERENCE_IMAGE_SIZE,
-                                             SIZE_QUANTILE_LEVELS, BoxSizeStats, LesionClasses,
-                                             class_probabilities, sample_box_size)
+from tbmm.datasets.phantom.box_stats import (
+                                             LESIONS_PER_IMAGE_PROBS,
+                                             MULTILABEL_PAIR,
+                                             REAL_BOX_STATS,
+                                             REFERENCE_IMAGE_SIZE,
+                                             SIZE_QUANTILE_LEVELS,
+                                             BoxSizeStats,
+                                             LesionClasses,
+                                             class_probabilities,
+                                             sample_box_size,
+)
 from tbmm.datasets.phantom.image import PhantomImage, render_phantom_image, sample_phantom_image
 from tbmm.datasets.phantom.lesions import LesionSpec, sample_lesions
-from tbmm.datasets.phantom.writer import (PHANTOM_PARAMS_FILE, PhantomDataset, PhantomFolderError,
-                                          make_phantom_dataset, plan_split)
+from tbmm.datasets.phantom.writer import (
+                                             PHANTOM_PARAMS_FILE,
+                                             PhantomDataset,
+                                             PhantomFolderError,
+                                             make_phantom_dataset,
+                                             plan_split,
+)
 
 __all__ = ['BoxSizeStats', 'LESIONS_PER_IMAGE_PROBS', 'LesionClasses', 'LesionSpec',
            'MULTILABEL_PAIR', 'PHANTOM_PARAMS_FILE', 'PhantomDataset', 'PhantomFolderError',

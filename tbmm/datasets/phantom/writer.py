@@ -15,9 +15,14 @@ import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import write_annotations
-from tbmm.datasets.phantom.box_stats import (LESIONS_PER_IMAGE_PROBS, MULTILABEL_PAIR,
-                                             REFERENCE_IMAGE_SIZE, LesionClasses,
-                                             check_known_classes, class_probabilities)
+from tbmm.datasets.phantom.box_stats import (
+    LESIONS_PER_IMAGE_PROBS,
+    MULTILABEL_PAIR,
+    REFERENCE_IMAGE_SIZE,
+    LesionClasses,
+    check_known_classes,
+    class_probabilities,
+)
 from tbmm.datasets.phantom.image import sample_phantom_image
 from tbmm.errors import UserInputError
 
