@@ -62,8 +62,12 @@ def parse_ann_options(values):
 
 def main(argv=None):
     args = parse_args(argv)
-    from tbmm.evaluation.report_page import (METRICS_SUFFIX, REPORT_SUFFIX, find_report_sources,
-                                             write_report)
+    from tbmm.evaluation.report_page import (
+        METRICS_SUFFIX,
+        REPORT_SUFFIX,
+        find_report_sources,
+        write_report,
+    )
     if args.gallery_per_kind < 0:
         raise UserInputError(f'--gallery-per-kind must be >= 0, got {args.gallery_per_kind}')
     sources = find_report_sources(args.path, metrics=args.metrics, analysis_dir=args.analysis,

@@ -323,8 +323,8 @@ def _confusion_section(analysis_dir):
                     f'{k} {v:g}' for k, v in settings['score_thr'].items())))
     figure = ''
     if osp.isfile(osp.join(analysis_dir, 'confusion.png')):
-        figure = (f'<div class="figures">{_image_file(osp.join(analysis_dir, "confusion.png"), "confusion matrix")}'
-                  f'</div>')
+        image = _image_file(osp.join(analysis_dir, 'confusion.png'), 'confusion matrix')
+        figure = f'<div class="figures">{image}</div>'
     return (f'<p class="note">Rows: ground truth, columns: prediction, at IoU &ge; '
             f'{settings["iou_thr"]:g} and {thr_text}. A box of several classes counts for each '
             f'of them. Background row: false positives matching no lesion; background column: '
@@ -530,8 +530,13 @@ def write_evaluation_report(prefix, gt_records, pred_records, classes, img_dir=N
     learning curves of ``work_dir`` (:func:`find_work_dirs`) when given. Returns the report's path.
     """
     from .analysis import write_analysis
-    from .functional import (attach_intervals, bootstrap_intervals, evaluate_records, plot_froc,
-                             write_result_json)
+    from .functional import (
+        attach_intervals,
+        bootstrap_intervals,
+        evaluate_records,
+        plot_froc,
+        write_result_json,
+    )
 
     prefix = os.fspath(prefix)
     classes = list(classes)

@@ -29,7 +29,8 @@ CHROMIUM_ENV = 'TBMM_CHROMIUM'
 # Everything the page does after its load event is measured in the browser itself.
 _PAGE_FACTS_JS = """(() => {
   const images = Array.from(document.images).map(img => ({
-    src: img.currentSrc.slice(0, 80), complete: img.complete,
+    src: img.currentSrc.startsWith('data:') ? img.currentSrc.slice(0, 80) : img.currentSrc,
+    complete: img.complete,
     natural_width: img.naturalWidth, natural_height: img.naturalHeight}));
   const tables = Array.from(document.querySelectorAll('table')).map(t => ({
     id: t.id, rows: t.rows.length}));
@@ -48,7 +49,7 @@ class PageRender:
     """What :func:`render_page` saw."""
     screenshot_png: bytes
     title: str
-    images: List[dict]  # {src (first 80 chars), complete, natural_width, natural_height}
+    images: List[dict]  # {src (a data: URI's first 80 chars), complete, natural_width, ...}
     tables: List[dict]  # {id, rows}
     width: int  # scroll size of the page, CSS pixels
     height: int

@@ -12,10 +12,15 @@ import pytest
 
 from tbmm.datasets.annotations import read_annotations, write_annotations
 from tbmm.evaluation.functional import evaluate_records
-from tbmm.evaluation.report_page import (REPORT_SUFFIX, ReportError, dataset_files,
-                                         find_report_sources, write_evaluation_report, write_report)
+from tbmm.evaluation.report_page import (
+    REPORT_SUFFIX,
+    ReportError,
+    dataset_files,
+    find_report_sources,
+    write_evaluation_report,
+    write_report,
+)
 from tbmm.utils import run_cli
-
 from tests.evaluation.analysis_cases import record
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -177,7 +182,8 @@ def test_galleries_and_learning_curves_are_in_the_page(report):
     page = parse(report['path'])
     analysis = report['work_dir'] / 'test.analysis'
     alts = [img['alt'] for img in page.images]
-    crops = sorted(p.relative_to(analysis / 'gallery') for p in (analysis / 'gallery').rglob('*.png'))
+    gallery = analysis / 'gallery'
+    crops = sorted(p.relative_to(gallery) for p in gallery.rglob('*.png'))
     assert crops
     for crop in crops:
         name = crop.parts[0].replace('_', ' ')
