@@ -3,6 +3,10 @@
     python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py work_dirs/.../best.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir overlays
     python tools/test.py CONFIG FOLD0.pth FOLD1.pth FOLD2.pth   # fold ensemble, fused by WBF
+
+Writes WORK_DIR/test.metrics.json (with 95% bootstrap intervals of the images), the error analysis
+WORK_DIR/test.analysis/ and one HTML page of it all, WORK_DIR/test.report.html (--no-report: the
+metrics alone).
 """
 import argparse
 import sys
@@ -21,8 +25,12 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='also dump raw results to this .pkl file')
     parser.add_argument('--show-dir', help='draw prediction overlays into this folder '
                         '(relative to the run\'s timestamp folder in the work dir)')
-    parser.add_argument('--metrics-prefix', help='write PREFIX.metrics.json, PREFIX.froc.png and '
-                        'PREFIX.predictions.json (default: WORK_DIR/test)')
+    parser.add_argument('--metrics-prefix', help='write PREFIX.metrics.json, PREFIX.froc.png, '
+                        'PREFIX.predictions.json, the analysis PREFIX.analysis/ and the page '
+                        'PREFIX.report.html (default: WORK_DIR/test)')
+    parser.add_argument('--no-report', action='store_true',
+                        help='skip the bootstrap intervals, the error analysis and the HTML '
+                        'report (PREFIX.report.html, see tools/report.py)')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
                         'only for files you trust)')
@@ -58,13 +66,23 @@ def main(argv=None):
         launcher=args.launcher, amp=args.amp)
     metrics, result = run_test(cfg)
     if result is not None:  # only rank 0 writes it
-        print(format_table(result))
         prefix = next(e.outfile_prefix for e in cfg.test_evaluator
                       if e.get('type') == 'ChestXDetMetric')  # a result means there is one
+        report = None
+        if not args.no_report:
+            import json
+
+            from tbmm.evaluation.report_page import write_test_report
+            report = write_test_report(cfg, prefix)
+            with open(prefix + '.metrics.json') as f:
+                result = json.load(f)  # now with its bootstrap intervals
+        print(format_table(result))
         if len(args.checkpoint) > 1:
             print(f'Ensemble of {len(args.checkpoint)} checkpoints, detections fused by weighted '
                   f'boxes fusion' + (' (with their flipped views)' if args.tta else ''))
         print(f'Per-class metrics: {prefix}.metrics.json')
+        if report is not None:
+            print(f'Report: {report} (analysis: {prefix}.analysis/)')
     return 0
 
 
