@@ -1,6 +1,7 @@
 """Evaluate a checkpoint on a config's test set and print the per-class table.
 
-    python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py work_dirs/.../best.pth
+    python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \
+        work_dirs/.../best.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir overlays
     python tools/test.py CONFIG FOLD0.pth FOLD1.pth FOLD2.pth   # fold ensemble, fused by WBF
 
@@ -32,8 +33,8 @@ def parse_args(argv=None):
                         help='skip the bootstrap intervals, the error analysis and the HTML '
                         'report (PREFIX.report.html, see tools/report.py)')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
-                        help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
-                        'only for files you trust)')
+                        help='allow checkpoints that fail torch\'s weights-only check (full '
+                        'pickle: only for files you trust)')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation: horizontal flip, merged by weighted boxes '
                         'fusion (the config\'s tta_model/tta_pipeline when it has them)')
