@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on a config's test set and print the per-class table.
 
-    python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \
+    python tools/test.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         work_dirs/.../best.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir overlays
     python tools/test.py CONFIG FOLD0.pth FOLD1.pth FOLD2.pth   # fold ensemble, fused by WBF
