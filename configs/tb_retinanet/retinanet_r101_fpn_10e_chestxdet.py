@@ -37,4 +37,5 @@ default_hooks = dict(
 
 # No fixed visualizer name: MMEngine reuses a named visualizer across runners of one process, so a
 # test run after training (the demo, the tests) would log into the training run's folder.
-visualizer = dict(_delete_=True, type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
+visualizer = dict(
+    _delete_=True, type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')])

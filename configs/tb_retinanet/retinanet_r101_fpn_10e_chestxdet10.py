@@ -1,8 +1,7 @@
 # Public ChestX-Det10: the 9 classes plus Pneumothorax.
 _base_ = './retinanet_r101_fpn_10e_chestxdet.py'
+from tbmm.classes import CHESTXDET10_CLASSES as classes  # noqa: E402 (imports follow _base_)
 
-classes = ('Consolidation', 'Fibrosis', 'Effusion', 'Nodule', 'Mass', 'Emphysema',
-           'Calcification', 'Atelectasis', 'Fracture', 'Pneumothorax')
 metainfo = dict(classes=classes)
 model = dict(bbox_head=dict(num_classes=len(classes)))
 train_dataloader = dict(dataset=dict(metainfo=metainfo))

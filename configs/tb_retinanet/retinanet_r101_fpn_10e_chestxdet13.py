@@ -1,9 +1,7 @@
 # ChestX-Det (relabelled superset): 13 classes.
 _base_ = './retinanet_r101_fpn_10e_chestxdet.py'
+from tbmm.classes import CHESTXDET13_CLASSES as classes  # noqa: E402 (imports follow _base_)
 
-classes = ('Atelectasis', 'Calcification', 'Cardiomegaly', 'Consolidation', 'Diffuse Nodule',
-           'Effusion', 'Emphysema', 'Fibrosis', 'Fracture', 'Mass', 'Nodule',
-           'Pleural Thickening', 'Pneumothorax')
 metainfo = dict(classes=classes)
 model = dict(bbox_head=dict(num_classes=len(classes)))
 train_dataloader = dict(dataset=dict(metainfo=metainfo))

@@ -1,5 +1,5 @@
-# Class-balanced resampling (LVIS-style repeat factors): images with rare classes (Mass has ~16x
-# fewer boxes than Consolidation) are repeated within an epoch. Negatives keep repeat factor 1.
+# Class-balanced resampling (LVIS-style repeat factors): images with rare classes (docs/anchors.md,
+# "Class imbalance") are repeated within an epoch. Negatives keep repeat factor 1.
 _base_ = './retinanet_r101_fpn_10e_chestxdet.py'
 
 train_dataloader = dict(

@@ -1,4 +1,4 @@
-"""The small-anchor variant covers the small lesions of real ChestX-Det boxes without losing others."""
+"""The small-anchor variant covers the small lesions of real ChestX-Det boxes, losing no class."""
 import json
 from pathlib import Path
 

@@ -48,9 +48,10 @@ def test_every_config_is_listed():
 
 
 def build_model(cfg):
-    import tbmm.plugin  # noqa: F401  (tbmm's heads, losses, data set in mmdet's registries)
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
+
+    import tbmm.plugin  # noqa: F401  (tbmm's heads, losses, data set in mmdet's registries)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = copy.deepcopy(cfg.model)
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:

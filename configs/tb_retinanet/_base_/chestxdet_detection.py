@@ -1,15 +1,18 @@
 # ChestX-Det data set as distributed by its authors, under data_root:
-#   annotation/train_split.json, annotation/val_split.json  (tools/split.py of the official train.json)
+#   annotation/train_split.json, annotation/val_split.json  (tools/split.py of the official
+#                                                            train.json)
 #   annotation/test.json                                    (official labelled test set)
 #   train_data/*.png   test_data/*.png   test_data_A/*.png (unlabelled; use tools/infer.py)
+# No bases: an empty _base_ keeps MMEngine from taking the import below for a lazy-import config.
+_base_ = []
+from tbmm.classes import CHESTXDET_9_CLASSES as classes  # noqa: E402
+
 custom_imports = dict(imports=['tbmm.plugin'], allow_failed_imports=False)
 
 # check_images=True (below): every data set reads each image's header while it is built (no
 # decoding): unreadable images and boxes outside their image stop the build, not a later run.
 dataset_type = 'ChestXDetDataset'
 data_root = 'data/chestxdet/'
-classes = ('Consolidation', 'Fibrosis', 'Effusion', 'Nodule', 'Mass', 'Emphysema',
-           'Calcification', 'Atelectasis', 'Fracture')
 metainfo = dict(classes=classes)
 image_scale = (1024, 1024)
 

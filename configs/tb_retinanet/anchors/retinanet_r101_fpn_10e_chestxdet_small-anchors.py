@@ -1,8 +1,7 @@
 # Anchors that also cover the small lesions: two scales (2, 2.83: half-octave steps down to an
 # octave below) under mmdet's (4, 5.04, 6.35), so the smallest anchor is 16 px instead of 32 px at
-# stride 8. Best-anchor IoU >= 0.5 on the real ChestX-Det training boxes: Calcification
-# 64.4 % -> 100 %, Nodule 93.0 % -> 99.9 %, no class lower (docs/anchors.md). Cost: 15 anchors per
-# position instead of 9.
+# stride 8. More real Calcification and Nodule boxes find an anchor, no class fewer
+# (docs/anchors.md); the cost is 15 anchors per position instead of 9.
 _base_ = '../retinanet_r101_fpn_10e_chestxdet.py'
 
 model = dict(

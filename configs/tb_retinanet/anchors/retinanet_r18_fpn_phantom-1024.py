@@ -7,20 +7,10 @@ data_root = 'data/phantom-1024/'
 image_scale = (1024, 1024)
 model = dict(bbox_head=dict(anchor_generator=dict(octave_base_scale=4)))
 
-train_pipeline = [
-    dict(type='LoadXRayImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadXRayImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+train_pipeline = [dict(step, scale=image_scale) if step.type == 'Resize' else step
+                  for step in _base_.train_pipeline]
+test_pipeline = [dict(step, scale=image_scale) if step.type == 'Resize' else step
+                 for step in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader

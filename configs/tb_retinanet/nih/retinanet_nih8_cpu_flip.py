@@ -2,11 +2,7 @@
 # recipe's choice of augmentation (README "Real radiographs").
 _base_ = './retinanet_nih8_cpu.py'
 
-train_pipeline = [
-    dict(type='LoadXRayImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=_base_.image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
+train_pipeline = [step for step in _base_.train_pipeline
+                  if step.type not in ('RandomAffine', 'Brightness', 'Contrast')]
+train_pipeline.insert(-1, dict(type='RandomFlip', prob=0.5))  # before PackDetInputs
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

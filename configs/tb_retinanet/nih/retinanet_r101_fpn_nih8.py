@@ -1,11 +1,10 @@
 # The main model (RetinaNet R-101 FPN, 1024², ImageNet start) on NIH ChestX-ray14's official boxes:
-# 8 classes, data/nih-bbox/ (tools/convert.py nih; 512² copies are upsampled to 1024² by Resize, the
-# NIH originals pass at their own size). For a GPU; retinanet_nih8_cpu.py is the 2-core CPU recipe.
+# 8 classes, data/nih-bbox/ (tools/convert.py nih; 512² copies are upsampled to 1024² by Resize,
+# the NIH originals pass at their own size). For a GPU; retinanet_nih8_cpu.py is the CPU recipe.
 _base_ = '../retinanet_r101_fpn_10e_chestxdet.py'
+from tbmm.classes import NIH8_CLASSES as classes  # noqa: E402 (imports follow _base_)
 
 data_root = 'data/nih-bbox/'
-classes = ('Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltrate', 'Mass', 'Nodule', 'Pneumonia',
-           'Pneumothorax')
 metainfo = dict(classes=classes)
 
 model = dict(bbox_head=dict(num_classes=len(classes)))

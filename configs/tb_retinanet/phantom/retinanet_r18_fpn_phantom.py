@@ -7,9 +7,7 @@ data_root = 'data/phantom/'
 image_size = 256
 image_scale = (image_size, image_size)
 # Smaller images make lesions smaller in pixels while the strides (8-128) stay: octave base 2
-# (smallest anchor 16 px) gives phantom boxes at 256 px 83-90 % best-anchor IoU >= 0.5, where
-# base 1 (anchors as wide as the stride) gives 61 % and mmdet's 4 gives 76 % (tools/dataset_stats.py);
-# with base 1 the demo reached mAP50 ~0.1 instead of ~0.7.
+# (smallest anchor 16 px) fits them better than mmdet's 4 or base 1 (docs/anchors.md).
 anchor_octave_base_scale = 2
 width = 64
 
@@ -25,20 +23,11 @@ model = dict(
         norm_cfg=head_norm,
         anchor_generator=dict(octave_base_scale=anchor_octave_base_scale)))
 
-train_pipeline = [
-    dict(type='LoadXRayImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadXRayImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# The main config's pipelines, resized to image_scale.
+train_pipeline = [dict(step, scale=image_scale) if step.type == 'Resize' else step
+                  for step in _base_.train_pipeline]
+test_pipeline = [dict(step, scale=image_scale) if step.type == 'Resize' else step
+                 for step in _base_.test_pipeline]
 # 4 images per batch: BatchNorm trained from scratch needs more than 2 samples for its statistics.
 train_dataloader = dict(
     batch_size=4,
@@ -56,7 +45,7 @@ test_dataloader = val_dataloader
 
 max_epochs = 12
 train_cfg = dict(max_epochs=max_epochs, val_interval=3)
-# Trained from scratch (no ImageNet weights offline): AdamW converges in few epochs where SGD does not.
+# From scratch, AdamW converges in few epochs where SGD does not.
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
