@@ -3,6 +3,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT [CHECKPOINT ...] INPUT --out-dir DIR [--score-thr 0.3]
                           [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]
+                          [--thresholds thresholds.json]
 
     python tools/infer.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         work_dirs/r101/best_chestxdet_mAP50_epoch_10.pth data/chestxdet/test_data_A \\
@@ -45,6 +46,10 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='lowest score drawn on the overlays and counted as a finding '
                         '(default 0.3; predictions.json keeps every detection)')
+    parser.add_argument('--thresholds',
+                        help='per-class operating thresholds JSON (tools/thresholds.py): each '
+                        'box gets an above_threshold flag, overlays and the finding count '
+                        'follow it (instead of --score-thr); predictions.json keeps every box')
     parser.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--tta', action='store_true',
@@ -98,9 +103,11 @@ def main(argv=None):
                                 score_thr=args.score_thr, device=args.device,
                                 batch_size=args.batch_size, tta=args.tta,
                                 cfg_options=args.cfg_options, progress=not args.no_progress,
-                                amp=args.amp)
+                                amp=args.amp, thresholds=args.thresholds)
+    rule = ('above their class threshold' if args.thresholds
+            else f'scoring >= {args.score_thr:g}')
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
-          f'{summary.n_abnormal} with a finding scoring >= {args.score_thr:g}')
+          f'{summary.n_abnormal} with a finding {rule}')
     if len(args.checkpoint) > 1:
         print(f'ensemble:    {len(args.checkpoint)} checkpoints, detections fused by weighted '
               f'boxes fusion' + (' (with their flipped views)' if args.tta else ''))

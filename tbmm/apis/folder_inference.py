@@ -5,10 +5,9 @@
   :mod:`tbmm.apis.ensemble`; optional flip TTA) and writes the predictions JSON, one overlay per
   image and the list of unreadable files.
 """
-import glob
 import os
 import os.path as osp
-from collections import Counter, namedtuple
+from collections import namedtuple
 
 from tbmm.apis.inference import (
     build_inference_pipeline,
@@ -17,69 +16,11 @@ from tbmm.apis.inference import (
     sample_to_record,
 )
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
-from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
+from tbmm.datasets.image_files import find_images, overlay_names
+from tbmm.datasets.image_io import ImageReadError
+from tbmm.deploy.records import add_image_fields
 
 __all__ = ['InferenceSummary', 'find_images', 'overlay_names', 'run_inference']
-
-
-def _has_glob_magic(text):
-    return any(c in text for c in '*?[')
-
-
-def _is_image_file(path):
-    return path.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _name_relative_to(path, base):
-    return osp.relpath(path, base or '.').replace(os.sep, '/')
-
-
-def find_images(source, exclude_dirs=()):
-    """The image files ``source`` names, as ``(path, file_name)`` sorted by ``file_name``.
-
-    * a folder: every file with an ``IMAGE_SUFFIXES`` suffix (PNG, JPEG, BMP, TIFF, DICOM) below
-      it (recursively), named by its path relative to the folder;
-    * a file: that file, whatever its suffix, named by its base name;
-    * a glob pattern (``'scans/**/*.dcm'``): the matching image files, named relative to the
-      pattern's leading folder without wildcards.
-
-    Returns ``(images, n_skipped)``, ``n_skipped`` counting files with other suffixes. Folders in
-    ``exclude_dirs`` (e.g. the output folder inside the input one) are not searched.
-    """
-    source = os.fspath(source)
-    excluded = {osp.realpath(d) for d in exclude_dirs}
-    if osp.isfile(source):
-        return [(source, osp.basename(source))], 0
-    if osp.isdir(source):
-        candidates, base = [], source
-        for root, dirs, files in os.walk(source):
-            dirs[:] = sorted(d for d in dirs if osp.realpath(osp.join(root, d)) not in excluded)
-            candidates.extend(osp.join(root, f) for f in files)
-    elif _has_glob_magic(source):
-        parts = source.replace(os.sep, '/').split('/')
-        fixed = []
-        for part in parts:
-            if _has_glob_magic(part):
-                break
-            fixed.append(part)
-        base = '/'.join(fixed) if fixed != [''] else '/'
-        candidates = [p for p in glob.glob(source, recursive=True) if osp.isfile(p)
-                      and not any(osp.realpath(p).startswith(d + os.sep) for d in excluded)]
-    else:
-        raise FileNotFoundError(f'{source}: no such file or folder')
-    images = sorted(((p, _name_relative_to(p, base)) for p in candidates if _is_image_file(p)),
-                    key=lambda item: item[1])
-    return images, len(candidates) - len(images)
-
-
-def overlay_names(file_names):
-    """Overlay PNG name per file name: ``a/b.dcm -> a/b.png``; ``b.png`` and ``b.dcm`` side by side
-    become ``b_png.png`` and ``b_dcm.png`` so neither overwrites the other."""
-    stems = [osp.splitext(name) for name in file_names]
-    counts = Counter(stem.lower() for stem, _ in stems)
-    return {name: (f'{stem}_{suffix.lstrip(".")}.png' if counts[stem.lower()] > 1 and suffix
-                   else f'{stem}.png')
-            for name, (stem, suffix) in zip(file_names, stems)}
 
 
 InferenceSummary = namedtuple('InferenceSummary', [
@@ -100,7 +41,8 @@ def _failure_reason(error):
 
 
 def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cpu',
-                  batch_size=1, tta=False, cfg_options=None, progress=True, amp=None):
+                  batch_size=1, tta=False, cfg_options=None, progress=True, amp=None,
+                  thresholds=None):
     """Predict every image of ``source`` (see :func:`find_images`) and write the results.
 
     ``checkpoint``: one path, or several of the same config (a fold ensemble) whose detections are
@@ -114,6 +56,10 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     be read are listed in ``out_dir/unreadable.txt`` and the summary; the others still run.
     ``amp`` True/False runs the model in mixed precision or float32; None: as the config's
     ``test_cfg.fp16`` says (:mod:`tbmm.apis.precision`).
+    ``thresholds``: per-class operating thresholds, a ``thresholds.json`` path or
+    ``{class: threshold}`` for every class of the model: each box gets an ``above_threshold``
+    flag (``score >= its class's threshold``), the overlays draw those boxes and an image with
+    one counts as a finding; ``score_thr`` is then unused.
 
     Raises:
         FileNotFoundError: ``source`` names no image file.
@@ -139,6 +85,9 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     precision = ('float32' if autocast_dtype is None
                  else f"{str(autocast_dtype).removeprefix('torch.')} autocast")
     classes = tuple(model.dataset_meta['classes'])
+    if thresholds is not None and not isinstance(thresholds, dict):
+        from tbmm.evaluation.functional.thresholds import load_thresholds
+        thresholds = load_thresholds(thresholds, classes=classes)
     pipeline = build_inference_pipeline(model.cfg, tta=tta)
     if tta and not isinstance(model, WBFEnsembleModel):  # an ensemble fuses the views itself
         model = build_tta_model(model)
@@ -155,10 +104,11 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
                 failures.append((file_name, _failure_reason(result.error)))
                 continue
             record = sample_to_record(file_name, result.sample, classes)
-            record['abnormal_score'] = max(record['scores'], default=0.0)
-            n_abnormal += record['abnormal_score'] >= score_thr
+            finding = add_image_fields(record, thresholds)
+            n_abnormal += (record['abnormal_score'] >= score_thr) if finding is None else finding
             records.append(record)
-            overlay = draw_boxes(result.image, record, classes, score_thr=score_thr,
+            shown = thresholds if thresholds is not None else score_thr
+            overlay = draw_boxes(result.image, record, classes, score_thr=shown,
                                  title=file_name)
             save_image(osp.join(overlay_dir, overlays[file_name]), overlay)
 
