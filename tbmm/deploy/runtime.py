@@ -41,7 +41,8 @@ def _brief(error):
 
 
 def check_providers(providers):
-    """``providers`` (names) if onnxruntime has them all, else a one-line :class:`UserInputError`."""
+    """``providers`` (names) if onnxruntime has them all, else a one-line
+    :class:`UserInputError`."""
     available = _import_onnxruntime().get_available_providers()
     missing = [p for p in providers if p not in available]
     if missing:

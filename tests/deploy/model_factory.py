@@ -1,6 +1,7 @@
 """Phantom detectors for the deploy tests, without training: random weights from a fixed seed, with
 the classifier and box-regression convs scaled so the head gives a few hundred spread-out
-detections per image (a fresh RetinaNet scores every anchor ~0.01, below the 0.05 test threshold)."""
+detections per image (a fresh RetinaNet scores every anchor ~0.01, below the 0.05 test
+threshold)."""
 import torch
 
 CLASSIFIER_LOGIT_STD = 1.5

@@ -3,7 +3,6 @@ reference), for the main model family and a fast config (folded BN, channels-las
 loading), on 8/16-bit PNG, JPEG, a non-square image and a MONOCHROME1 DICOM."""
 import json
 
-import numpy as np
 import pytest
 
 from tests.deploy.conftest import run_deploy, run_tool

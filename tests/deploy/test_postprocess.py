@@ -3,7 +3,7 @@ independent reference), and NMS on hand-made cases."""
 import numpy as np
 import pytest
 
-from tbmm.deploy.postprocess import (AnchorGrid, class_wise_nms, decode_boxes, nms)
+from tbmm.deploy.postprocess import AnchorGrid, class_wise_nms, decode_boxes, nms
 from tbmm.deploy.preprocess import pad_batch, resized_size
 
 torch = pytest.importorskip('torch')
