@@ -7,7 +7,8 @@ out-of-fold metrics with bootstrap intervals, beside a trivial baseline on the s
         --work-dir work_dirs/cv_nih8
 
 Rerunning the same command goes on where it stopped (a fold with predictions is not redone, a
-killed fold resumes from its last checkpoint). Writes WORK_DIR/cv_summary.md and .json.
+killed fold resumes from its last checkpoint). Writes WORK_DIR/cv_summary.md and .json, and the
+HTML report of the pooled out-of-fold predictions, WORK_DIR/cv.report.html (tools/report.py).
 """
 import argparse
 import sys
@@ -30,7 +31,8 @@ def parse_args(argv=None):
                         help='seed of the split, of the bootstrap and, unless the config sets '
                         'randomness.seed, of training (default 0)')
     parser.add_argument('--bootstrap', type=int, default=1000,
-                        help='bootstrap resamples of patients for the 95%% intervals (default 1000)')
+                        help='bootstrap resamples of patients for the 95%% intervals '
+                        '(default 1000)')
     parser.add_argument('--only-folds', help='comma-separated folds to run now (e.g. 0,1); the '
                         'summary is written once every fold is done')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training '
@@ -38,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('--amp-dtype', default='bfloat16', choices=['float16', 'bfloat16'])
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings of every fold')
+    parser.add_argument('--no-report', action='store_true',
+                        help='skip the HTML report of the pooled out-of-fold predictions '
+                        '(WORK_DIR/cv.report.html with its analysis WORK_DIR/cv.analysis/)')
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error(f'--folds must be at least 2, got {args.folds}')
@@ -82,6 +87,14 @@ def main(argv=None):
         config=args.config)
     print(summary['markdown'])
     print(f'Summary: {summary["paths"]["md"]} and {summary["paths"]["json"]}')
+    if not args.no_report:
+        from tbmm.evaluation.report_page import dataset_files, write_cross_validation_report
+        img_dir = args.img_dir or dataset_files(cfg.train_dataloader.dataset)[1]
+        report = write_cross_validation_report(
+            args.work_dir, args.folds, config_classes(cfg, 'train_dataloader'),
+            group_regex=args.group_regex, n_bootstrap=args.bootstrap, seed=args.seed,
+            img_dir=img_dir if osp.isdir(img_dir) else None)
+        print(f'Report: {report}')
     return 0
 
 

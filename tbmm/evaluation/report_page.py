@@ -605,3 +605,28 @@ def write_test_report(cfg, prefix, title=None, n_bootstrap=1000, log=print):
         img_dir=img_dir if osp.isdir(img_dir) else None, n_bootstrap=n_bootstrap,
         work_dir=cfg.get('work_dir'), datasets=datasets, title=title, log=log)
 
+
+
+def write_cross_validation_report(work_dir, folds, classes, group_regex=None, n_bootstrap=1000,
+                                  seed=0, img_dir=None, log=print):
+    """The report of a cross-validation work dir (:mod:`tbmm.apis.cross_validation`'s layout): the
+    folds' out-of-fold predictions pooled against their val parts, intervals from resampling
+    patients (``group_regex``) or images, galleries from ``img_dir`` and each fold's learning
+    curves. Writes ``W/cv.metrics.json``, ``W/cv.analysis/`` and ``W/cv.report.html`` (returned).
+    """
+    from tbmm.datasets.annotations import read_annotations
+
+    from .functional.bootstrap import group_ids
+
+    gt_records, pred_records = [], []
+    for k in range(folds):
+        gt_records += read_annotations(osp.join(work_dir, 'splits', f'fold{k}', 'val.json'))
+        pred_records += read_annotations(osp.join(work_dir, f'fold{k}', 'oof.predictions.json'),
+                                         require_scores=True)
+    groups = (group_ids([r['file_name'] for r in gt_records], group_regex)
+              if group_regex else None)
+    return write_evaluation_report(
+        osp.join(work_dir, 'cv'), gt_records, pred_records, classes, img_dir=img_dir,
+        n_bootstrap=n_bootstrap, groups=groups, seed=seed, work_dir=work_dir,
+        datasets={'cross-validated set': gt_records},
+        title=f'Cross-validation: {folds} folds, out-of-fold predictions pooled', log=log)

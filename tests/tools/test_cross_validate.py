@@ -72,6 +72,21 @@ def test_summary_pools_all_folds_beside_the_baseline(finished_cv, tiny_phantom):
     assert len(summary['fold_rows']) == 2
 
 
+def test_report_of_the_pooled_out_of_fold_predictions(finished_cv, tiny_phantom):
+    _, work_dir = finished_cv
+    summary = json.loads((work_dir / 'cv_summary.json').read_text())
+    metrics = json.loads((work_dir / 'cv.metrics.json').read_text())
+    # The same pooled evaluation as the summary's, with its intervals.
+    assert metrics['overall']['ap50'] == summary['model']['mean']['ap50']
+    assert metrics['overall']['ap50_ci95'] == summary['model']['mean']['ap50_ci95']
+    assert metrics['bootstrap']['n_resamples'] == 50
+    confusion = json.loads((work_dir / 'cv.analysis' / 'confusion.json').read_text())
+    assert confusion['n_images'] == summary['n_images']
+    page = (work_dir / 'cv.report.html').read_text()
+    assert 'fold 0: loss.png' in page and 'fold 1: loss.png' in page  # each fold's curves
+    assert '<section id="gallery">' in page and 'data:image/jpeg' in page  # crops from --img-dir
+
+
 def test_rerun_redoes_nothing_and_a_lost_prediction_is_remade_without_training(
         finished_cv, repo_root, tiny_phantom, capsys):
     tool, work_dir = finished_cv
