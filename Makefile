@@ -11,7 +11,7 @@ MMCV_WHEELHOUSE ?= $(HOME)/.cache/tbmm/wheels
 MAX_JOBS ?= 2
 # pyproject.toml's optional extras that setup installs (the tests need all of them: under CI=true a
 # test skipped for a missing one fails the run).
-EXTRAS ?= dev,dicom,tta,tensorboard
+EXTRAS ?= train,dev,dicom,tta,tensorboard,deploy,export
 
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
