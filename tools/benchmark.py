@@ -14,25 +14,34 @@ Examples:
     python tools/benchmark.py CONFIG --task data --data $DATA
     # where a training step's time goes (and torch.profiler's table)
     python tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
-    # the GPU suite (tbmm/benchmark_suite.py): every lever and mode against stock, one process
+    # the GPU suite (tools/benchmark_suites.py): every lever and mode against stock, one process
     python tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
 """
 import argparse
 import json
 import os
+import runpy
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+#: The suite lists name this checkout's configs, so they live beside the tool, not in tbmm.
+SUITES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'benchmark_suites.py')
+
+
+def load_suites():
+    """``SUITES`` of tools/benchmark_suites.py (found beside this file, wherever it runs from)."""
+    return runpy.run_path(SUITES_FILE)['SUITES']
+
+
 def parse_args(argv=None):
     from tbmm.benchmark import AMP_MODES, TASKS
-    from tbmm.benchmark_suite import SUITES
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
-    parser.add_argument('--suite', choices=sorted(SUITES), default=None,
-                        help='run a list of runs (tbmm/benchmark_suite.py) instead of one config; '
-                             'disk runs read --data, results go to --json (required)')
+    parser.add_argument('--suite', choices=sorted(load_suites()), default=None,
+                        help='run a list of runs (tools/benchmark_suites.py) instead of one '
+                             'config; disk runs read --data, results go to --json (required)')
     parser.add_argument('--breakdown', action='store_true',
                         help='time the parts of a step on a synthetic batch: --task train (whole '
                              'step, preprocessor, network without loss, targets and loss) or '
@@ -83,9 +92,8 @@ def parse_args(argv=None):
 
 
 def run_suite_cli(args, device):
-    from tbmm.benchmark import markdown_table
-    from tbmm.benchmark_suite import SUITES, failed_runs, run_suite, with_overrides
-    runs = SUITES[args.suite]
+    from tbmm.benchmark import failed_runs, markdown_table, run_suite, with_overrides
+    runs = load_suites()[args.suite]
     overrides = {name: value for name, value in
                  (('batch_size', args.batch_size), ('num_workers', args.num_workers))
                  if value is not None}
@@ -109,7 +117,7 @@ def exit_status(result):
     of --compare-stock, whose ratio then is missing); else 0."""
     if isinstance(result, int):
         return result
-    from tbmm.benchmark_suite import failed_runs
+    from tbmm.benchmark import failed_runs
     records = result if isinstance(result, list) else [result] if isinstance(result, dict) else []
     return 1 if failed_runs(records) else 0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU suite (tbmm/benchmark_suite.py: every mode and speed lever, each against stock
+# The GPU suite (tools/benchmark_suites.py: every mode and speed lever, each against stock
 # MMDetection's retinanet_r101_fpn_1x_coco.py with 9 classes at 1024x1024, random init) in one
 # process, and its table with the machine's description for docs/benchmarks.md.
 # About 5 minutes on one H200 (2026-11-26). Writes $OUT_DIR/gpu_benchmark.jsonl (one record per

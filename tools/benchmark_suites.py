@@ -1,21 +1,13 @@
-"""A list of benchmark runs measured in one process, each against stock MMDetection.
+"""The benchmark suites of this repository's configs, for ``tools/benchmark.py --suite NAME``.
 
-``tools/benchmark.py --suite gpu`` runs :data:`GPU_SUITE`: baselines, one speed lever at a time on
-the main config, then the fast configs, for the training step, end-to-end training from PNG files,
-inference and the data loader. One process saves the imports and start-up of each run (the GPU
-machine is lent by the minute); every run still builds its own model and stock's, and a run that
-fails is recorded and the suite goes on. Each record is appended to the JSON-lines file as soon as
-it is measured, so a suite cut short keeps what it measured.
+``gpu`` (:data:`GPU_SUITE`): baselines, one speed lever at a time on the main config, then the
+fast configs, for the training step, end-to-end training from PNG files, inference and the data
+loader, each against stock MMDetection. The lists name config files of this checkout, so they live
+beside the tool; :mod:`tbmm.benchmark.suite` measures any list of :class:`SuiteRun`.
 """
-import json
-import time
-import traceback
-from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional
+from typing import List
 
-from tbmm.benchmark import (BenchmarkResult, BenchmarkSettings, format_result, run_benchmark,
-                            run_comparison)
-from tbmm.utils import ensure_parent_dir
+from tbmm.benchmark import SuiteRun
 
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'
 FAST = 'configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast.py'
@@ -27,30 +19,10 @@ FAST_FP16_COMPILE = ('configs/tb_retinanet/fast/'
                      'retinanet_r101_fpn_10e_chestxdet_fast_fp16_compile.py')
 
 
-@dataclass
-class SuiteRun:
-    """One run: ``config`` under these settings, compared with stock under the same ones.
-
-    ``batch_size`` and ``num_workers`` apply to both sides (None: each config's own);
-    ``stock_amp`` is stock's autocast (None: the same as ours); ``disk`` reads the suite's PNG data
-    set instead of a synthetic batch.
-    """
-    label: str
-    config: str
-    task: str
-    amp: Optional[str] = None
-    stock_amp: Optional[str] = None
-    batch_size: Optional[int] = None
-    num_workers: Optional[int] = None
-    disk: bool = False
-    cfg_options: Dict = field(default_factory=dict)
-    compare_stock: bool = True
-    warmup: Optional[int] = None  # None: the suite's
-
-
 _LEVER_BATCH = 8  # the reference figures' batch
 _BEST_BATCH = 16
 _WORKERS = 12  # of the GPU machine's 16 cores
+
 
 GPU_SUITE: List[SuiteRun] = [
     # The headline runs first (a suite cut short keeps them): the fast bf16 config end to end from
@@ -111,6 +83,7 @@ GPU_SUITE: List[SuiteRun] = [
     SuiteRun('infer-fast_bf16-batch1', FAST_BF16, 'infer', 'bf16', 'fp16', 1),
 ]
 
+
 # Compiling takes minutes of warm-up: opt in with --suite compile. float16 first: it kept the
 # phantom accuracy in a CPU emulation (docs/benchmarks.md).
 GPU_COMPILE_SUITE: List[SuiteRun] = [
@@ -126,79 +99,12 @@ GPU_COMPILE_SUITE: List[SuiteRun] = [
              _WORKERS, disk=True, warmup=10),
 ]
 
+
 # The two rows issue #5's end-to-end target is decided on (with the float16 phantom accuracy):
 # `bash tools/gpu_checks.sh fp16` runs both checks in one 10-minute call.
 GPU_COMPILE_FP16_SUITE: List[SuiteRun] = [run for run in GPU_COMPILE_SUITE
                                           if run.config == FAST_FP16_COMPILE]
 
+
 SUITES = {'gpu': GPU_SUITE, 'gpu-compile': GPU_SUITE + GPU_COMPILE_SUITE,
           'compile': GPU_COMPILE_SUITE, 'compile-fp16': GPU_COMPILE_FP16_SUITE}
-
-
-def run_suite(runs, device, json_path, data=None, image_size=1024, iters=15, warmup=5,
-              log=print):
-    """Measure each of ``runs``; append one JSON record per run to ``json_path``.
-
-    ``data`` is ``'ANN.json,IMG_DIR'`` for the runs that read from disk (they are skipped, with a
-    record saying so, when it is None). Returns the records.
-    """
-    ensure_parent_dir(json_path)
-    records = []
-    for run in runs:
-        started = time.perf_counter()
-        record = dict(label=run.label, config=run.config, cfg_options=run.cfg_options or None)
-        if run.disk and data is None:
-            record['error'] = 'skipped: no data on disk given (--data ANN.json,IMG_DIR)'
-        else:
-            settings = BenchmarkSettings(
-                task=run.task, device=device, data=data if run.disk else 'synthetic',
-                batch_size=run.batch_size, amp=run.amp, image_size=image_size, iters=iters,
-                warmup=warmup if run.warmup is None else run.warmup,
-                num_workers=run.num_workers)
-            try:
-                record.update(_measure(run, settings))
-            except Exception as error:  # noqa: BLE001  (recorded; the other runs go on)
-                record['error'] = f'{type(error).__name__}: {error}'
-                record['traceback'] = traceback.format_exc(limit=-4)
-        record['seconds'] = round(time.perf_counter() - started, 1)
-        with open(json_path, 'a') as f:
-            f.write(json.dumps(record) + '\n')
-        log(_summary(record))
-        records.append(record)
-    return records
-
-
-def failed_runs(records):
-    """The records of runs that failed, ours or the stock side of a comparison (not those skipped
-    for want of data on disk)."""
-    return [r for r in records
-            if ('error' in r and not r['error'].startswith('skipped:')) or r.get('stock_error')]
-
-
-def _measure(run, settings):
-    cfg_options = dict(run.cfg_options) if run.cfg_options else None
-    if not run.compare_stock:
-        return dict(ours=run_benchmark(run.config, settings, cfg_options).as_dict())
-    ours, stock, ratio = run_comparison(run.config, settings, cfg_options,
-                                        stock_amp=run.stock_amp)
-    if ratio is None:
-        return dict(ours=ours.as_dict(), stock_error=stock, ratio=None)
-    return dict(ours=ours.as_dict(), stock=stock.as_dict(), ratio=ratio)
-
-
-def _summary(record):
-    head = f"== {record['label']} ({record['seconds']} s)"
-    if 'error' in record:
-        return f"{head}\n   FAILED: {record['error']}"
-    lines = [head, '   ' + format_result(BenchmarkResult(**record['ours']))]
-    if record.get('stock'):
-        lines.append('   ' + format_result(BenchmarkResult(**record['stock'])))
-        lines.append(f"   ratio (img/s vs stock): {record['ratio']:.2f}x")
-    elif record.get('stock_error'):
-        lines.append(f"   mmdet-stock: failed: {record['stock_error']}")
-    return '\n'.join(lines)
-
-
-def with_overrides(runs, **changes):
-    """``runs`` with the same fields changed in each (e.g. a small batch for a CPU check)."""
-    return [replace(run, **changes) for run in runs]

@@ -54,7 +54,8 @@ def test_inference_synthetic_and_from_disk(benchmark_main, disk_data, capsys):
     assert 'infer (synthetic)' in out and 'infer (disk)' in out
 
 
-def test_data_loader_alone_compared_with_stock_pipeline(benchmark_main, disk_data, capsys, tmp_path):
+def test_data_loader_alone_compared_with_stock_pipeline(benchmark_main, disk_data, capsys,
+                                                        tmp_path):
     out_json = tmp_path / 'results.jsonl'
     # One after the other, as on a GPU (the training comparison below interleaves).
     record = benchmark_main([FAST_BF16, '--task', 'data', '--data', disk_data, '--compare-stock',
@@ -147,11 +148,11 @@ def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
     # the benchmark's loader goes on, so no timed iteration waits for an epoch restart.
     from mmengine.dataset import InfiniteSampler
 
-    from tbmm.benchmark import _Workload, prepare_config
+    from tbmm.benchmark import Workload, prepare_config
     settings = BenchmarkSettings(task='data', device='cpu', data=disk_data, batch_size=2,
                                  image_size=64, iters=1, warmup=0, num_workers=0)
     cfg = prepare_config(FAST_BF16, settings)
-    workload = _Workload(cfg, settings, 'fast')
+    workload = Workload(cfg, settings, 'fast')
     assert isinstance(workload.loader.sampler, InfiniteSampler)
     images = [workload._next_batch()['inputs'] for _ in range(5)]
     assert sum(len(batch) for batch in images) == 10

@@ -1,35 +1,16 @@
-"""tools/benchmark.py --suite: a list of runs in one process, failures recorded, records appended."""
-import json
-
+"""tools/benchmark.py --suite and its lists (tools/benchmark_suites.py): every run names a config
+of this checkout, the GPU suite measures every mode against stock, failed runs exit 1."""
 import pytest
 
-from tbmm.benchmark import markdown_table
-from tbmm.benchmark_suite import (FAST_FP16_COMPILE, GPU_COMPILE_FP16_SUITE,
-                                  GPU_COMPILE_SUITE, GPU_SUITE, MAIN, SUITES, SuiteRun, run_suite,
-                                  with_overrides)
-
-
-def test_suite_records_each_run_and_goes_on_after_a_failure(tmp_path):
-    runs = [
-        SuiteRun('fp16-on-cpu', MAIN, 'train', 'fp16', 'fp16', 1),  # refused on the CPU
-        SuiteRun('fp32', MAIN, 'infer', 'none', 'none', 1),
-        SuiteRun('needs-disk', MAIN, 'data', disk=True),
-    ]
-    json_path = tmp_path / 'suite.jsonl'
-    lines = []
-    records = run_suite(runs, 'cpu', str(json_path), image_size=64, iters=1, warmup=0,
-                        log=lines.append)
-    stored = [json.loads(line) for line in json_path.read_text().splitlines()]
-    assert [r['label'] for r in stored] == ['fp16-on-cpu', 'fp32', 'needs-disk']
-    assert 'fp16 autocast is for CUDA' in stored[0]['error']
-    assert stored[1]['ratio'] > 0 and stored[1]['stock']['batch_size'] == 1
-    assert stored[2]['error'].startswith('skipped')
-    assert records == stored
-    assert 'FAILED' in lines[0] and 'ratio' in lines[1]
-    table = markdown_table(str(json_path)).splitlines()
-    assert len(table) == 2 + 3
-    assert '| fp16-on-cpu | failed: BenchmarkSettingsError' in table[2]
-    assert table[3].startswith('| fp32 | infer | synthetic | none / none | 1 / 1 |')
+from tbmm.benchmark import with_overrides
+from tools.benchmark_suites import (
+    FAST_FP16_COMPILE,
+    GPU_COMPILE_FP16_SUITE,
+    GPU_COMPILE_SUITE,
+    GPU_SUITE,
+    MAIN,
+    SUITES,
+)
 
 
 def test_gpu_suite_measures_every_mode_against_stock():
