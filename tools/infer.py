@@ -3,7 +3,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT [CHECKPOINT ...] INPUT --out-dir DIR [--score-thr 0.3]
                           [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]
-                          [--thresholds thresholds.json]
+                          [--thresholds thresholds.json] [--dicom-out DICOM_DIR]
 
     python tools/infer.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         work_dirs/r101/best_chestxdet_mAP50_epoch_10.pth data/chestxdet/test_data_A \\
@@ -16,6 +16,8 @@ tools/evaluate.py), DIR/overlays/<name>.png (boxes scoring >= --score-thr) and, 
 cannot be read, DIR/unreadable.txt. Unreadable files are reported at the end; the exit status is
 non-zero only when none could be read (any other error stops the run with its traceback). DICOM
 files whose window/LUT is malformed are read with their value range stretched, and counted.
+With --dicom-out, each DICOM input also gets a Comprehensive SR of its findings (the boxes the
+overlays draw; coded finding names, scores, the model's hash) and a GSPS drawing them on it.
 
 Several checkpoints of the config (e.g. the K models of a cross-validation) make a fold ensemble:
 each image goes through every model and their detections are fused with weighted boxes fusion,
@@ -64,6 +66,10 @@ def parse_args(argv=None):
                         'pickle: only for files you trust)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. model.test_cfg.score_thr=0.1')
+    parser.add_argument('--dicom-out', metavar='DIR',
+                        help='also write, per DICOM input, a Comprehensive SR (TID 1500) of its '
+                        'findings and a GSPS drawing them on the image: DIR/<name>.sr.dcm and '
+                        'DIR/<name>.gsps.dcm')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -81,6 +87,16 @@ def _check_args(args):
         if not torch.cuda.is_available():
             return f'--device {args.device}: no CUDA device available (use --device cpu)'
     return None
+
+
+def _report_dicom(writer, dicom_out):
+    print(f'DICOM:       {len(writer.written)} SR + GSPS pair(s) in {dicom_out}/'
+          + (f' ({writer.n_not_dicom} non-DICOM input(s) have none)' if writer.n_not_dicom
+             else ''))
+    for name, reason in writer.failures[:_LISTED_FAILURES]:
+        print(f'  {name}: {reason}', file=sys.stderr)
+    if len(writer.failures) > _LISTED_FAILURES:
+        print(f'  ... and {len(writer.failures) - _LISTED_FAILURES} more', file=sys.stderr)
 
 
 def main(argv=None):
@@ -103,7 +119,8 @@ def main(argv=None):
                                 score_thr=args.score_thr, device=args.device,
                                 batch_size=args.batch_size, tta=args.tta,
                                 cfg_options=args.cfg_options, progress=not args.no_progress,
-                                amp=args.amp, thresholds=args.thresholds)
+                                amp=args.amp, thresholds=args.thresholds,
+                                dicom_out=args.dicom_out)
     rule = ('above their class threshold' if args.thresholds
             else f'scoring >= {args.score_thr:g}')
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
@@ -115,6 +132,8 @@ def main(argv=None):
           + (f' ({summary.precision_notice})' if summary.precision_notice else ''))
     print(f'predictions: {summary.predictions_path}')
     print(f'overlays:    {summary.overlay_dir}/')
+    if summary.dicom is not None:
+        _report_dicom(summary.dicom, args.dicom_out)
     if summary.n_skipped:
         print(f'skipped {summary.n_skipped} file(s) that are not .png/.jpg/.jpeg/.dcm/.dicom')
     if window_fallbacks:

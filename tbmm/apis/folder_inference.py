@@ -25,12 +25,13 @@ __all__ = ['InferenceSummary', 'find_images', 'overlay_names', 'run_inference']
 
 InferenceSummary = namedtuple('InferenceSummary', [
     'n_images', 'n_predicted', 'n_abnormal', 'failures', 'n_skipped', 'predictions_path',
-    'overlay_dir', 'precision', 'precision_notice'])
+    'overlay_dir', 'precision', 'precision_notice', 'dicom'], defaults=[None])
 InferenceSummary.__doc__ = """What :func:`run_inference` did: images found and predicted, images
 with a finding at or above the score threshold, ``failures`` as ``(file_name, reason)``, files
 skipped for their suffix, where the outputs are, the precision the model ran in (``'float32'``,
 ``'float16 autocast'``, ``'bfloat16 autocast'``) and why mixed precision was off where it was
-asked for (else None)."""
+asked for (else None); ``dicom``: the :class:`~tbmm.dicom.DicomResultWriter` that wrote the DICOM
+results (its ``written`` and ``failures``), None without ``dicom_out``."""
 
 
 def _failure_reason(error):
@@ -42,7 +43,7 @@ def _failure_reason(error):
 
 def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cpu',
                   batch_size=1, tta=False, cfg_options=None, progress=True, amp=None,
-                  thresholds=None):
+                  thresholds=None, dicom_out=None):
     """Predict every image of ``source`` (see :func:`find_images`) and write the results.
 
     ``checkpoint``: one path, or several of the same config (a fold ensemble) whose detections are
@@ -60,6 +61,8 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     ``{class: threshold}`` for every class of the model: each box gets an ``above_threshold``
     flag (``score >= its class's threshold``), the overlays draw those boxes and an image with
     one counts as a finding; ``score_thr`` is then unused.
+    ``dicom_out``: a folder that gets a Comprehensive SR and a GSPS of each DICOM input's findings
+    (:mod:`tbmm.dicom`; the boxes the overlays draw).
 
     Raises:
         FileNotFoundError: ``source`` names no image file.
@@ -74,7 +77,8 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     overlay_dir = osp.join(out_dir, 'overlays')
     # Both named: with the output folder inside (or equal to) the input, an earlier run's overlays
     # must not be read as new images.
-    images, n_skipped = find_images(source, exclude_dirs=[out_dir, overlay_dir])
+    images, n_skipped = find_images(
+        source, exclude_dirs=[out_dir, overlay_dir] + ([dicom_out] if dicom_out else []))
     if not images:
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{source}: no PNG, JPEG, BMP, TIFF or DICOM files found{others}')
@@ -88,6 +92,11 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     if thresholds is not None and not isinstance(thresholds, dict):
         from tbmm.evaluation.functional.thresholds import load_thresholds
         thresholds = load_thresholds(thresholds, classes=classes)
+    dicom_writer = None
+    if dicom_out is not None:
+        from tbmm.dicom import DicomResultWriter, algorithm_info
+        dicom_writer = DicomResultWriter(dicom_out, algorithm_info(config, checkpoint), classes,
+                                         score_thr=score_thr, thresholds=thresholds)
     pipeline = build_inference_pipeline(model.cfg, tta=tta)
     if tta and not isinstance(model, WBFEnsembleModel):  # an ensemble fuses the views itself
         model = build_tta_model(model)
@@ -111,6 +120,8 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
             overlay = draw_boxes(result.image, record, classes, score_thr=shown,
                                  title=file_name)
             save_image(osp.join(overlay_dir, overlays[file_name]), overlay)
+            if dicom_writer is not None:
+                dicom_writer.write(result.path, record)
 
     failures.sort()
     unreadable_path = osp.join(out_dir, 'unreadable.txt')
@@ -127,4 +138,5 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
     predictions_path = osp.join(out_dir, 'predictions.json')
     write_annotations(predictions_path, records)
     return InferenceSummary(len(images), len(records), n_abnormal, failures, n_skipped,
-                            predictions_path, overlay_dir, precision, precision_notice)
+                            predictions_path, overlay_dir, precision, precision_notice,
+                            dicom_writer)
