@@ -1,4 +1,5 @@
-"""The end-to-end demo behind ``make demo``: phantom data → train → test → overlays, on CPU.
+"""The end-to-end demo behind ``make demo``: phantom data → train → test → report and overlays,
+on CPU.
 
 Every step calls the same functions as the tools, so the demo also shows how to use them.
 """
@@ -143,7 +144,13 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     _say(f'evaluating {checkpoint} on the phantom test set')
     cfg = prepare_test_config(config, checkpoint, work_dir=work_dir, cfg_options=root_options)
     metrics, result = run_test(cfg)
-    table = format_table(result)
+    # Intervals, error analysis with galleries, curves and statistics on one page; the table
+    # then shows the intervals.
+    from tbmm.evaluation.report_page import write_test_report
+    report = write_test_report(cfg, osp.join(work_dir, 'test'),
+                               title='tbmm demo: RetinaNet-R18 on the phantom test set')
+    with open(osp.join(work_dir, 'test.metrics.json')) as f:
+        table = format_table(json.load(f))
 
     curves = write_learning_curves(work_dir)
     heatmap = write_dataset_statistics(osp.join(data_root, 'annotation', 'train.json'),
@@ -156,6 +163,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     print(f'  phantom data:   {data_root}/ (annotation/, train_data/, test_data/)')
     print(f'  training log:   {work_dir}/<timestamp>/ (scalars in vis_data/scalars.json)')
     print(f'  checkpoint:     {checkpoint}')
+    print(f'  report:         {report} (one page: metrics, errors, galleries, curves)')
     print(f'  metrics JSON:   {work_dir}/test.metrics.json (FROC curve: test.froc.png)')
     print(f'  overlays:       {overlay_dir}/ ({len(overlays)} PNGs, ground truth | prediction)')
     print(f'  predictions:    {overlay_dir}/predictions.json (test images, not trained on)')

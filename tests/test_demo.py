@@ -1,4 +1,5 @@
-"""The demo end to end at a small scale: phantom data -> train -> test -> overlays, and it learns."""
+"""The demo end to end at a small scale: phantom data -> train -> test -> report and overlays,
+and it learns."""
 import json
 import os.path as osp
 
@@ -39,13 +40,27 @@ def test_demo_writes_overlays_and_predictions(demo_run):
     overlay_dir = osp.join(work_dir, 'overlays')
     predictions = read_annotations(osp.join(overlay_dir, 'predictions.json'), require_scores=True)
     assert predictions
+    gt = {r['file_name']: r for r in read_annotations(osp.join(data_root, 'annotation',
+                                                                'test.json'))}
+    assert any(not gt[p['file_name']]['boxes'] for p in predictions)  # a negative among them
     for pred in predictions:
         overlay = cv2.imread(osp.join(overlay_dir, pred['file_name'][:-4] + '_gt_vs_pred.png'))
         image = cv2.imread(osp.join(data_root, 'test_data', pred['file_name']))
+        # Each panel is the image plus a side panel for the title and legend.
         assert overlay is not None and overlay.shape[0] == image.shape[0]
-        # The left panel is the image with the ground truth drawn on it: not the plain image.
+        assert overlay.shape[1] > 2 * image.shape[1]
+        # The left panel's image has the ground truth drawn on it, and only where there is some.
         left = overlay[:, :image.shape[1]]
-        assert np.any(left != image)
+        assert np.any(left != image) == bool(gt[pred['file_name']]['boxes'])
+
+
+def test_demo_writes_the_report(demo_run):
+    _, _, work_dir = demo_run
+    page = open(osp.join(work_dir, 'test.report.html'), encoding='utf-8').read()
+    for section in ('metrics', 'confusion', 'errors', 'gallery', 'training', 'dataset'):
+        assert f'<section id="{section}">' in page
+    with open(osp.join(work_dir, 'test.metrics.json')) as f:
+        assert json.load(f)['bootstrap']['n_units'] == 40  # intervals from the 40 test images
 
 
 def test_demo_reuses_the_phantom_set(demo_run, capsys):
