@@ -8,7 +8,6 @@ returns a :class:`PageRender`: a PNG screenshot of the whole page, every ``<img>
 size, the tables, the console errors and uncaught exceptions, and every URL the page requested.
 """
 import base64
-import fcntl
 import json
 import os
 import os.path as osp
@@ -80,6 +79,8 @@ class _DevToolsPipe:
     """One Chromium process and its DevTools pipe: ``call`` a method, collect events."""
 
     def __init__(self, executable, user_data_dir, timeout):
+        import fcntl  # POSIX only, like the pipe transport itself
+
         self.timeout = timeout
         self.stderr_path = osp.join(user_data_dir, 'stderr.txt')
         args = [executable, '--headless', '--remote-debugging-pipe', '--no-sandbox',
