@@ -126,8 +126,13 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from tbmm.benchmark import (BenchmarkSettings, BenchmarkSettingsError, format_result,
-                                run_benchmark, run_comparison)
+    from tbmm.benchmark import (
+        BenchmarkSettings,
+        BenchmarkSettingsError,
+        format_result,
+        run_benchmark,
+        run_comparison,
+    )
     cfg_options = _parse_cfg_options(args.cfg_options)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and not torch.cuda.is_available():
