@@ -40,6 +40,41 @@ def cooccurrence_matrix(records, classes):
     return matrix
 
 
+def shared_boxes(records, classes):
+    """Boxes that carry several classes: identical coordinates in one image, two or more classes.
+
+    Counts box *positions* (an image and its four coordinates), each once however many entries
+    repeat it; only the listed ``classes`` take part. Returns ``{"boxes"`` (positions with two or
+    more different classes), ``"label_sets"`` (``{"A + B": positions}``, the exact class set of
+    each, most frequent first, names in ``classes`` order), ``"pairs"`` (``{"A + B": positions whose
+    set holds both}``, most frequent first) and ``"same_class_duplicates"`` (entries repeating a
+    box with its own class, which evaluation counts as a second lesion)``}``.
+    """
+    index = {name: k for k, name in enumerate(classes)}
+    sets, pairs = Counter(), Counter()
+    duplicates = 0
+    for record in records:
+        by_position = {}
+        for name, box in zip(record['syms'], record['boxes']):
+            if name not in index:
+                continue
+            names = by_position.setdefault(tuple(box), [])
+            duplicates += name in names
+            names.append(name)
+        for names in by_position.values():
+            unique = sorted(set(names), key=index.get)
+            if len(unique) < 2:
+                continue
+            sets[' + '.join(unique)] += 1
+            pairs.update(f'{a} + {b}' for i, a in enumerate(unique) for b in unique[i + 1:])
+
+    def by_count(counter):
+        return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
+
+    return {'boxes': sum(sets.values()), 'label_sets': by_count(sets), 'pairs': by_count(pairs),
+            'same_class_duplicates': duplicates}
+
+
 def dataset_statistics(records, classes=None):
     """Per-class and per-image statistics of annotation records.
 
@@ -52,8 +87,9 @@ def dataset_statistics(records, classes=None):
     ``n_negative`` (images without a box of the listed classes), ``other_classes``
     (``{name: boxes}``), ``boxes_per_image`` (``mean``, ``median``, ``max`` and a ``histogram``
     ``{"<boxes>": images}``), ``per_class`` (``{name: {"boxes", "images", "width", "height"}}``,
-    sizes as :data:`SIZE_PERCENTILE_NAMES` percentiles, ``None`` without boxes) and
-    ``cooccurrence`` (``{"classes", "matrix"}``, see :func:`cooccurrence_matrix`).
+    sizes as :data:`SIZE_PERCENTILE_NAMES` percentiles, ``None`` without boxes),
+    ``cooccurrence`` (``{"classes", "matrix"}``, see :func:`cooccurrence_matrix`) and
+    ``shared_boxes`` (boxes with several classes, see :func:`shared_boxes`).
     """
     classes = list(classes) if classes is not None else classes_in(records)
     index = {name: k for k, name in enumerate(classes)}
@@ -94,6 +130,7 @@ def dataset_statistics(records, classes=None):
             for name in classes},
         'cooccurrence': {'classes': classes,
                          'matrix': cooccurrence_matrix(records, classes).tolist()},
+        'shared_boxes': shared_boxes(records, classes),
     }
 
 
@@ -132,6 +169,17 @@ def format_statistics(stats):
     if stats['other_classes']:
         parts.append('boxes of classes not listed: ' + ', '.join(
             f'{name} {count}' for name, count in stats['other_classes'].items()))
+
+    shared = stats['shared_boxes']
+    lines = [f'boxes with several classes (identical coordinates in one image): {shared["boxes"]}']
+    if shared['boxes']:
+        lines.append('  exact class sets: ' + ', '.join(
+            f'{name} {n}' for name, n in list(shared['label_sets'].items())[:5]))
+        lines.append('  holding both classes of a pair: ' + ', '.join(
+            f'{name} {n}' for name, n in list(shared['pairs'].items())[:5]))
+    lines.append('same-class duplicate boxes (a box repeated with its own class): '
+                 f'{shared["same_class_duplicates"]}')
+    parts.append('\n'.join(lines))
 
     per_image = stats['boxes_per_image']
     histogram = ', '.join(f'{n}: {c}' for n, c in per_image['histogram'].items())

@@ -81,3 +81,41 @@ def test_text_report_lists_every_class_and_the_pair_table(records):
 def test_images_with_unlisted_classes_only_are_not_called_no_finding(records):
     text = format_statistics(dataset_statistics(records, ['Nodule', 'Mass']))
     assert '(none of these)' in text and '(no finding)' not in text
+
+
+def test_shared_boxes_count_positions_with_several_classes_once():
+    box, other = [10, 10, 50, 50], [60, 60, 90, 90]
+    records = [
+        # one position with three classes (and its Effusion entry repeated), one single-class box
+        {'file_name': 'a', 'syms': ['Consolidation', 'Effusion', 'Nodule', 'Effusion', 'Mass'],
+         'boxes': [box, box, box, box, other]},
+        # the same coordinates in another image are another position: Consolidation + Effusion
+        {'file_name': 'b', 'syms': ['Effusion', 'Consolidation'], 'boxes': [box, box]},
+        # a box repeated with its own class only is a duplicate, not a shared box
+        {'file_name': 'c', 'syms': ['Mass', 'Mass'], 'boxes': [other, other]},
+        {'file_name': 'd', 'syms': [], 'boxes': []},
+    ]
+    classes = ['Consolidation', 'Effusion', 'Nodule', 'Mass']
+    shared = dataset_statistics(records, classes)['shared_boxes']
+    assert shared['boxes'] == 2
+    assert shared['label_sets'] == {'Consolidation + Effusion': 1,
+                                    'Consolidation + Effusion + Nodule': 1}
+    assert shared['pairs'] == {'Consolidation + Effusion': 2, 'Consolidation + Nodule': 1,
+                               'Effusion + Nodule': 1}
+    assert shared['same_class_duplicates'] == 2
+    # classes left out of the list do not make a box shared
+    assert dataset_statistics(records, ['Consolidation', 'Mass'])['shared_boxes']['boxes'] == 0
+    text = format_statistics(dataset_statistics(records, classes))
+    assert 'boxes with several classes (identical coordinates in one image): 2' in text
+    assert 'holding both classes of a pair: Consolidation + Effusion 2' in text
+
+
+def test_shared_boxes_of_the_fixture_equal_a_direct_count(records):
+    positions = Counter()
+    for r in records:
+        classes_at = {}
+        for name, box in zip(r['syms'], r['boxes']):
+            classes_at.setdefault(tuple(box), set()).add(name)
+        positions.update(len(names) >= 2 for names in classes_at.values())
+    shared = dataset_statistics(records)['shared_boxes']
+    assert positions[True] > 0 and shared['boxes'] == positions[True]

@@ -1,50 +1,28 @@
 """The end-to-end demo behind ``make demo``: phantom data → train → test → report and overlays,
 on CPU.
 
+    python demo/phantom_demo.py [--data-root data/phantom] [--work-dir work_dirs/demo] [--epochs N]
+
 Every step calls the same functions as the tools, so the demo also shows how to use them.
 """
+import argparse
 import json
 import os
 import os.path as osp
+import sys
 import time
 
 from tbmm.classes import DEFAULT_CLASSES
+from tbmm.datasets.phantom import ensure_phantom_dataset
 
-PHANTOM_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                          'configs', 'tb_retinanet', 'phantom', 'retinanet_r18_fpn_phantom.py')
+#: The demo trains this repository's phantom config (found from this checkout, not the package).
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PHANTOM_CONFIG = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom',
+                          'retinanet_r18_fpn_phantom.py')
 
 
 def _say(msg):
     print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-#: The demo's phantom set: box sizes as in the real data, but every class equally often and a few
-#: more lesions per image than real X-rays, so that a detector trained from scratch on 2 CPU cores
-#: for ~10 minutes sees each class often enough to learn it.
-DEMO_PHANTOM_OPTIONS = dict(
-    negative_fraction=0.15,
-    min_class_fraction=1 / 9,
-    lesions_per_image={2: 0.25, 3: 0.35, 4: 0.25, 5: 0.15})
-
-
-def ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed):
-    """Generate the phantom data set unless one with the same parameters is already there."""
-    from tbmm.datasets.phantom import PHANTOM_PARAMS_FILE, make_phantom_dataset
-
-    params = dict(num_train=num_train, num_test=num_test, image_size=image_size, seed=seed,
-                  **DEMO_PHANTOM_OPTIONS)
-    stamp = osp.join(data_root, PHANTOM_PARAMS_FILE)
-    if osp.isfile(stamp):
-        with open(stamp) as f:
-            written = json.load(f)
-        # The file holds every argument; the ones not given here are make_phantom_dataset's
-        # defaults either way.
-        if {key: written.get(key) for key in params} == json.loads(json.dumps(params)):
-            _say(f'phantom data set already in {data_root} ({num_train} train / {num_test} test)')
-            return
-    _say(f'writing phantom data set to {data_root} ({num_train} train / {num_test} test, '
-         f'{image_size}x{image_size})')
-    make_phantom_dataset(data_root, **params)
 
 
 def find_last_checkpoint(work_dir):
@@ -122,7 +100,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     from tbmm.evaluation import format_table
 
     start = time.time()
-    ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed)
+    ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed, say=_say)
     root_options = {f'{split}_dataloader.dataset.data_root': data_root.rstrip('/') + '/'
                     for split in ('train', 'val', 'test')}
     options = dict(root_options)
@@ -172,4 +150,25 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     return metrics
 
 
-__all__ = ['run_demo', 'DEFAULT_CLASSES']
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='tbmm demo: phantom data -> train -> test -> overlays')
+    parser.add_argument('--data-root', default='data/phantom')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--num-train', type=int, default=500)
+    parser.add_argument('--num-test', type=int, default=80)
+    parser.add_argument('--image-size', type=int, default=256)
+    parser.add_argument('--epochs', type=int, help='override the phantom config\'s epochs')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--precision', choices=['auto', 'float32', 'bfloat16'], default='auto',
+                        help='auto: bfloat16 autocast where the CPU has bfloat16 hardware')
+    args = parser.parse_args(argv)
+    run_demo(data_root=args.data_root, work_dir=args.work_dir, num_train=args.num_train,
+             num_test=args.num_test, image_size=args.image_size, seed=args.seed,
+             max_epochs=args.epochs,
+             bf16=None if args.precision == 'auto' else args.precision == 'bfloat16')
+    return 0
+
+
+if __name__ == '__main__':
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))
