@@ -1,9 +1,11 @@
 """Several classes on one box, carried through mmdet's single-label targets as one integer.
 
-In ChestX-Det the same box often carries two or three findings (Consolidation + Effusion: 293 of
-the 499 shared boxes of ``train.json``). mmdet's assigner gives each anchor one ground-truth box
-and its one label, so the anchors of a box labelled twice are split (IoU ties go to the first
-label, each box's best anchors to the last), and each class is trained as *absent* on the
+In ChestX-Det the same box often carries two or more findings: 498 box positions of ``train.json``
+hold several classes, 352 of them Consolidation and Effusion (293 exactly these two;
+``tools/analysis_tools/dataset_stats.py``, docs/records/chestxdet_annotation_counts.txt).
+mmdet's assigner gives each anchor one ground-truth box and its one label, so the anchors of a box
+labelled twice are split (IoU ties go to the first label, each box's best anchors to the last),
+and each class is trained as *absent* on the
 other's anchors, right where it was annotated. Here the boxes that are identical are
 merged into one box whose label is the *set* of their classes, encoded in one integer so it flows
 through mmdet's target code unchanged (``labels[pos_inds] = gt_labels[...]``):
