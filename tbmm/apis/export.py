@@ -224,8 +224,6 @@ def export_onnx(config, checkpoint, out, image_size=None, thresholds=None, opset
 
     Returns an :class:`ExportSummary`.
     """
-    import onnx
-
     from tbmm.apis.inference import init_model
 
     if opset < MIN_OPSET:
@@ -236,6 +234,23 @@ def export_onnx(config, checkpoint, out, image_size=None, thresholds=None, opset
     model = init_model(cfg, checkpoint, device='cpu')
     model.eval()
     metadata = build_metadata(model, config, checkpoint, image_size, thresholds)
+    out = os.fspath(out)
+    network, size = write_onnx(model, metadata, out, opset)
+    result = None
+    if check:
+        result = compare_with_torch(network, out, check_input(size, batch=2, seed=1))
+    return ExportSummary(out, metadata, result, opset)
+
+
+def write_onnx(model, metadata, out, opset=MIN_OPSET):
+    """Trace ``model``'s network (:class:`RawHeadOutputs`) into the ONNX file ``out`` with
+    ``metadata`` (:class:`DeployMetadata`) in its ``metadata_props``.
+
+    Returns ``(network, size)``: the traced module and the square input size it was traced at
+    (the resize scale rounded up to the padding divisor).
+    """
+    import onnx
+
     network = RawHeadOutputs(model).eval()
     size = max(metadata.preprocess['resize']['scale'])
     divisor = max(1, metadata.preprocess['pad_size_divisor'])
@@ -259,7 +274,4 @@ def export_onnx(config, checkpoint, out, image_size=None, thresholds=None, opset
                         f'classes {", ".join(metadata.classes)}')
     onnx.checker.check_model(proto)
     onnx.save(proto, out)
-    result = None
-    if check:
-        result = compare_with_torch(network, out, check_input(size, batch=2, seed=1))
-    return ExportSummary(out, metadata, result, opset)
+    return network, size

@@ -159,17 +159,23 @@ def detect_single_image(cls_maps, box_maps, anchor_grid, img_shape, scale_factor
     score_thr = float(settings.get('score_thr', 0.0))
     nms_pre = int(settings.get('nms_pre', -1))
     all_scores, all_labels, all_boxes = [], [], []
+    # The sigmoid is monotonic: only logits near or above the threshold's need it (a margin
+    # keeps the exact `score > score_thr` test on the float32 scores).
+    logit_thr = math.log(score_thr / (1 - score_thr)) - 1e-3 if 0 < score_thr < 1 else -math.inf
     for level, (cls_map, box_map) in enumerate(zip(cls_maps, box_maps)):
         featmap_size = cls_map.shape[-2:]
         num_classes = cls_map.shape[0] // anchor_grid.num_anchors
-        scores = sigmoid(cls_map.transpose(1, 2, 0).reshape(-1, num_classes))
+        logits = cls_map.transpose(1, 2, 0).reshape(-1)  # rows (y, x, anchor), columns classes
         deltas = box_map.transpose(1, 2, 0).reshape(-1, 4)
-        flat = scores.reshape(-1)
-        candidates = np.flatnonzero(flat > score_thr)
-        order = np.argsort(-flat[candidates], kind='stable')
-        if nms_pre > 0:
-            order = order[:nms_pre]
-        candidates = candidates[order]
+        candidates = np.flatnonzero(logits > logit_thr)
+        scores = sigmoid(logits[candidates])
+        passing = scores > score_thr
+        candidates, scores = candidates[passing], scores[passing]
+        if 0 < nms_pre < len(scores):  # the nms_pre best, found without sorting them all
+            best = np.argpartition(-scores, nms_pre - 1)[:nms_pre]
+            candidates, scores = candidates[best], scores[best]
+        order = np.argsort(-scores, kind='stable')
+        candidates, scores = candidates[order], scores[order]
         anchor_index, labels = np.divmod(candidates, num_classes)
         anchors = anchor_grid.level(level, featmap_size)[anchor_index]
         all_boxes.append(decode_boxes(anchors, deltas[anchor_index],
@@ -177,7 +183,7 @@ def detect_single_image(cls_maps, box_maps, anchor_grid, img_shape, scale_factor
                                       bbox_coder.get('target_stds', (1., 1., 1., 1.)),
                                       img_shape if bbox_coder.get('clip_border', True) else None,
                                       bbox_coder.get('wh_ratio_clip', 16 / 1000)))
-        all_scores.append(flat[candidates])
+        all_scores.append(scores)
         all_labels.append(labels)
     boxes = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4), np.float32)
     scores = np.concatenate(all_scores) if all_scores else np.zeros(0, np.float32)
