@@ -48,7 +48,7 @@ $(TBMM_STAMP): $(MMCV_STAMP) pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) demo/phantom_demo.py
 
 # Lint first: `make test` (and so CI) fails on a lint error before spending minutes on the tests.
 lint: setup

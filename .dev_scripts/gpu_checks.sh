@@ -2,15 +2,15 @@
 # The GPU checks of docs/benchmarks.md and docs/anchors.md, in parts that each fit a 10-minute
 # window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
-#   bash tools/gpu_checks.sh speed      # ~6 min: the benchmark suite and the training step's
+#   bash .dev_scripts/gpu_checks.sh speed      # ~6 min: the benchmark suite and the training step's
 #                                       #   breakdown
-#   bash tools/gpu_checks.sh compile    # ~6 min: the torch.compile rows (fp16 first), appended
+#   bash .dev_scripts/gpu_checks.sh compile    # ~6 min: the torch.compile rows (fp16 first), appended
 #                                       #   to the suite's records
-#   bash tools/gpu_checks.sh accuracy   # ~6 min: small vs default anchors at 1024 px, seeds 0
+#   bash .dev_scripts/gpu_checks.sh accuracy   # ~6 min: small vs default anchors at 1024 px, seeds 0
 #                                       #   and 1, the full 12 epochs, side by side
-#   bash tools/gpu_checks.sh precision  # ~8 min: phantom AP50 of float32, bf16 and fp16 training
+#   bash .dev_scripts/gpu_checks.sh precision  # ~8 min: phantom AP50 of float32, bf16 and fp16 training
 #                                       #   (the fast levers), seeds 0-2 (SEEDS=...)
-#   bash tools/gpu_checks.sh fp16       # <10 min: what issue #5's end-to-end target is decided
+#   bash .dev_scripts/gpu_checks.sh fp16       # <10 min: what issue #5's end-to-end target is decided
 #                                       #   on: phantom AP50 of float32 vs fp16 (seeds 0-2), then
 #                                       #   the fp16 torch.compile rows (end to end, model step)
 #
@@ -20,6 +20,9 @@
 #
 # Results go to OUT_DIR (default $OUT, else work_dirs/gpu_checks). Needs a CUDA torch with
 # mmcv 2.1.0's CUDA ops, mmdet 3.3.0 and this package on the path; no internet.
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
+fi
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
@@ -27,12 +30,12 @@ OUT_DIR=${OUT_DIR:-${OUT:-work_dirs/gpu_checks}}
 mkdir -p "$OUT_DIR"
 export PYTHON OUT_DIR
 
-# The end-to-end rows' data set (as tools/gpu_benchmark.sh's): 96 phantom PNGs at 1024², made once
+# The end-to-end rows' data set (as .dev_scripts/gpu_benchmark.sh's): 96 phantom PNGs at 1024², made once
 # (BENCHMARK_DATA; DATA_ROOT is the phantom comparisons' data set).
 benchmark_data() {
   local data=${BENCHMARK_DATA:-work_dirs/gpu_benchmark_phantom}
   if [ ! -f "$data/annotation/train.json" ]; then
-    "$PYTHON" tools/make_phantom.py "$data" --num-train 96 --num-test 0 --image-size 1024 \
+    "$PYTHON" tools/misc/make_phantom.py "$data" --num-train 96 --num-test 0 --image-size 1024 \
       > /dev/null || return 1
   fi
   echo "$data"
@@ -41,8 +44,8 @@ benchmark_data() {
 case "${1:-}" in
   speed)
     # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s.
-    bash tools/gpu_benchmark.sh
-    "$PYTHON" tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \
+    bash .dev_scripts/gpu_benchmark.sh
+    "$PYTHON" tools/analysis_tools/benchmark.py configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \
       --breakdown --task train --device cuda --batch-size 16 --iters 10 --warmup 3 \
       --profile "$OUT_DIR/train_step_profile.txt" 2>&1 | tee "$OUT_DIR/train_step_breakdown.log"
     ;;
@@ -51,7 +54,7 @@ case "${1:-}" in
     # ~190 s for three bf16 rows): end to end and model step in fp16, then bf16's three rows.
     # Appended to the suite's records, and the table rewritten with them.
     data=$(benchmark_data) || exit 1
-    "$PYTHON" tools/benchmark.py --suite compile --device cuda --iters 15 --warmup 5 \
+    "$PYTHON" tools/analysis_tools/benchmark.py --suite compile --device cuda --iters 15 --warmup 5 \
       --data "$data/annotation/train.json,$data/train_data" \
       --json "$OUT_DIR/gpu_benchmark.jsonl" --markdown "$OUT_DIR/gpu_benchmark.md" \
       2>&1 | tee "$OUT_DIR/compile.log"
@@ -60,12 +63,12 @@ case "${1:-}" in
     # Six runs side by side went at ~0.21 s/iteration each on the H200 (1,500 iterations a run).
     export OMP_NUM_THREADS=2 EXTRA="default_hooks.checkpoint.interval=3"
     if [ "${FAST_LEVERS:-0}" = 1 ]; then
-      PARALLEL=4 WORKERS=2 bash tools/phantom_compare.sh "$OUT_DIR/fast_levers" 256 "0 1" \
+      PARALLEL=4 WORKERS=2 bash .dev_scripts/phantom_compare.sh "$OUT_DIR/fast_levers" 256 "0 1" \
         configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
         configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py \
         > "$OUT_DIR/fast_levers.log" 2>&1 &
     fi
-    PARALLEL=4 WORKERS=3 bash tools/phantom_compare.sh "$OUT_DIR/anchors_1024" 1024 "0 1" \
+    PARALLEL=4 WORKERS=3 bash .dev_scripts/phantom_compare.sh "$OUT_DIR/anchors_1024" 1024 "0 1" \
       configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024.py \
       configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024_small-anchors.py \
       > "$OUT_DIR/anchors_1024.log" 2>&1 &
@@ -76,7 +79,7 @@ case "${1:-}" in
     # bf16 cost ~0.03 mAP50 against float32 on the phantom (CPU, 4 seeds); is fp16 free of it?
     # Nine 256-px phantom trainings side by side (estimated ~8 min from the six-run timing).
     export OMP_NUM_THREADS=1 EXTRA="default_hooks.checkpoint.interval=3"
-    PARALLEL=9 WORKERS=1 bash tools/phantom_compare.sh "$OUT_DIR/precision" 256 "${SEEDS:-0 1 2}" \
+    PARALLEL=9 WORKERS=1 bash .dev_scripts/phantom_compare.sh "$OUT_DIR/precision" 256 "${SEEDS:-0 1 2}" \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_fp16.py \
@@ -89,7 +92,7 @@ case "${1:-}" in
     # PRECISION_LIMIT_S (their last validation is then compared), so the second part has its time.
     export OMP_NUM_THREADS=2 EXTRA="default_hooks.checkpoint.interval=3"
     PARALLEL=6 WORKERS=1 TIME_LIMIT_S=${PRECISION_LIMIT_S:-330} \
-      bash tools/phantom_compare.sh "$OUT_DIR/precision_fp16" 256 "${SEEDS:-0 1 2}" \
+      bash .dev_scripts/phantom_compare.sh "$OUT_DIR/precision_fp16" 256 "${SEEDS:-0 1 2}" \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_fp16.py \
       > "$OUT_DIR/precision_fp16.log" 2>&1
@@ -97,7 +100,7 @@ case "${1:-}" in
     cat "$OUT_DIR"/precision_fp16/AP50-seed*.md 2>/dev/null
     unset OMP_NUM_THREADS
     data=$(benchmark_data) || exit 1
-    "$PYTHON" tools/benchmark.py --suite compile-fp16 --device cuda --iters 15 --warmup 5 \
+    "$PYTHON" tools/analysis_tools/benchmark.py --suite compile-fp16 --device cuda --iters 15 --warmup 5 \
       --data "$data/annotation/train.json,$data/train_data" \
       --json "$OUT_DIR/gpu_benchmark_fp16.jsonl" --markdown "$OUT_DIR/gpu_benchmark_fp16.md" \
       2>&1 | tee "$OUT_DIR/compile_fp16.log"

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Train configs on one phantom data set, side by side, and compare their last validation per class
-# (AP50 and FROC) with tools/compare.py: the accuracy checks in docs/benchmarks.md (fast levers)
+# (AP50 and FROC) with tools/analysis_tools/compare.py: the accuracy checks in docs/benchmarks.md (fast levers)
 # and docs/anchors.md (small anchors).
 #
-#   bash tools/phantom_compare.sh OUT_DIR IMAGE_SIZE "SEEDS" CONFIG [CONFIG ...]
+#   bash .dev_scripts/phantom_compare.sh OUT_DIR IMAGE_SIZE "SEEDS" CONFIG [CONFIG ...]
 #
 #   # the fast levers cost no accuracy (256 px, the demo's set, two seeds)
-#   PARALLEL=4 bash tools/phantom_compare.sh work_dirs/fast_check 256 "0 1" \
+#   PARALLEL=4 bash .dev_scripts/phantom_compare.sh work_dirs/fast_check 256 "0 1" \
 #       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py \
 #       configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py
 #   # small anchors at the real geometry (1024 px)
-#   PARALLEL=2 WORKERS=3 bash tools/phantom_compare.sh work_dirs/anchors_1024 1024 0 \
+#   PARALLEL=2 WORKERS=3 bash .dev_scripts/phantom_compare.sh work_dirs/anchors_1024 1024 0 \
 #       configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024.py \
 #       configs/tb_retinanet/anchors/retinanet_r18_fpn_phantom-1024_small-anchors.py
 #
-# The data set is the demo's mix (tools/make_phantom.py --demo-mix, seed 0) at IMAGE_SIZE, written
+# The data set is the demo's mix (tools/misc/make_phantom.py --demo-mix, seed 0) at IMAGE_SIZE, written
 # to DATA_ROOT (default data/phantom-IMAGE_SIZE) unless there. Each run trains in
 # OUT_DIR/CONFIG_NAME-seedS with randomness.seed=S; OUT_DIR/AP50-seedS.md and FROC-seedS.md hold
 # the tables. Env: PARALLEL (runs at a time, default 1; on a GPU all of them fit), WORKERS (data
@@ -22,6 +22,9 @@
 # every run), PYTHON, TIME_LIMIT_S (stop the trainings this many seconds after the start; runs
 # not started by then are left out). The tables compare the runs of a seed at the last epoch all
 # of them validated at (the schedule's end, unless the time limit stopped them).
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
+fi
 set -uo pipefail
 if [ $# -lt 4 ]; then
   sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -38,7 +41,7 @@ EXTRA=${EXTRA:-}
 mkdir -p "$OUT_DIR"
 
 if [ ! -f "$DATA_ROOT/annotation/test.json" ]; then
-  "$PYTHON" tools/make_phantom.py "$DATA_ROOT" --num-train "${NUM_TRAIN:-500}" \
+  "$PYTHON" tools/misc/make_phantom.py "$DATA_ROOT" --num-train "${NUM_TRAIN:-500}" \
     --num-test "${NUM_TEST:-80}" --image-size "$IMAGE_SIZE" --demo-mix || exit 1
 fi
 
@@ -87,7 +90,7 @@ for seed in $SEEDS; do
   dirs=()
   for config in "${CONFIGS[@]}"; do dirs+=("$(work_dir "$config" "$seed")"); done
   for metric in AP50 FROC; do
-    "$PYTHON" tools/compare.py "${dirs[@]}" --metric "$metric" --val-at common \
+    "$PYTHON" tools/analysis_tools/compare.py "${dirs[@]}" --metric "$metric" --val-at common \
       --out "$OUT_DIR/$metric-seed$seed.md" || failures=$((failures + 1))
   done
 done

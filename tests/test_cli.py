@@ -20,7 +20,7 @@ def test_cfg_option_without_a_value_is_a_usage_error(tool, capsys):
 
 
 def test_benchmark_cfg_option_without_a_value_is_one_error_line(capsys):
-    main = importlib.import_module('tools.benchmark').main
+    main = importlib.import_module('tools.analysis_tools.benchmark').main
     assert run_cli(main, [PHANTOM, '--cfg-options', 'model.type']) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: argument --cfg-options: expected KEY=VALUE, got 'model.type'"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tbmm.datasets.annotations import read_annotations
-from tbmm.demo import run_demo
+from demo.phantom_demo import run_demo
 
 
 @pytest.fixture(scope='module')
@@ -65,7 +65,7 @@ def test_demo_writes_the_report(demo_run):
 
 def test_demo_reuses_the_phantom_set(demo_run, capsys):
     _, data_root, _ = demo_run
-    from tbmm.demo import ensure_phantom_dataset
+    from tbmm.datasets.phantom import ensure_phantom_dataset
     before = osp.getmtime(osp.join(data_root, 'annotation', 'train.json'))
     ensure_phantom_dataset(data_root, num_train=120, num_test=40, image_size=256, seed=0)
     assert osp.getmtime(osp.join(data_root, 'annotation', 'train.json')) == before

@@ -2,6 +2,9 @@
 # Archive inference with torchrun: tools/dist_infer.sh CONFIG CHECKPOINT INPUT NUM_PROCS --out-dir D
 # [tools/archive_infer.py options]. One process per GPU (NCCL), or NUM_PROCS CPU processes (gloo).
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as in tools/dist_train.sh.
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
+fi
 CONFIG=$1
 CHECKPOINT=$2
 INPUT=$3

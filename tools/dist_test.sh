@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Distributed evaluation with torchrun: tools/dist_test.sh CONFIG CHECKPOINT NUM_GPUS [test.py options]
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
+fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

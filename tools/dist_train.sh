@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun: tools/dist_train.sh CONFIG NUM_GPUS [train.py options]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as in MMDetection.
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
+fi
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -18,20 +18,14 @@ scores outside [0, 1]. Prediction boxes of classes outside the list are counted 
 not scored.
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.annotations import AnnotationError, read_annotations  # noqa: E402
-from tbmm.evaluation.functional import (evaluate_records, format_table, plot_froc,  # noqa: E402
-                                        write_result_json)
-from tbmm.evaluation.functional.bootstrap import (attach_intervals,  # noqa: E402
-                                                  bootstrap_intervals, group_ids)
-from tbmm.evaluation.functional.score_thresholds import score_thresholds  # noqa: E402
+from tbmm.classes import parse_class_list
+from tbmm.datasets.annotations import AnnotationError, read_annotations
+from tbmm.evaluation.functional import evaluate_records, format_table, plot_froc, write_result_json
+from tbmm.evaluation.functional.bootstrap import attach_intervals, bootstrap_intervals, group_ids
+from tbmm.evaluation.functional.score_thresholds import score_thresholds
 
 
 def parse_args(argv=None):
@@ -62,7 +56,7 @@ def parse_args(argv=None):
                         'galleries (default 0.3)')
     parser.add_argument('--thresholds', default=None, metavar='T.json',
                         help='per-class score thresholds (thresholds.json, e.g. from '
-                        'tools/thresholds.py); classes it leaves out get --score-thr')
+                        'tools/analysis_tools/thresholds.py); classes it leaves out get --score-thr')
     parser.add_argument('--gallery-size', type=int, default=8, metavar='N',
                         help='false positives and missed lesions per class in the galleries '
                         '(default 8)')
@@ -150,4 +144,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

@@ -14,14 +14,9 @@ difference above 1e-3 (relative to the output's range) fails the export. Run the
     python -m tbmm.deploy model.onnx IMAGES --out-dir DIR
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.cli import CfgOptionsAction  # noqa: E402
+from tbmm.cli import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -31,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--image-size', type=int, default=None,
                         help='square size images are resized to (default: the test pipeline\'s)')
-    parser.add_argument('--thresholds', help='per-class thresholds JSON (tools/thresholds.py) to '
+    parser.add_argument('--thresholds', help='per-class thresholds JSON (tools/analysis_tools/thresholds.py) to '
                         'store in the model')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (at least 17)')
     parser.add_argument('--no-check', action='store_true',

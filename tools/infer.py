@@ -24,14 +24,10 @@ each image goes through every model and their detections are fused with weighted
 class by class (with --tta, every model's plain and flipped views are fused together).
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.cli import CfgOptionsAction  # noqa: E402
+from tbmm.cli import CfgOptionsAction
 
 # How many unreadable files are named on the terminal (all of them go to unreadable.txt).
 _LISTED_FAILURES = 10
@@ -49,7 +45,7 @@ def parse_args(argv=None):
                         help='lowest score drawn on the overlays and counted as a finding '
                         '(default 0.3; predictions.json keeps every detection)')
     parser.add_argument('--thresholds',
-                        help='per-class operating thresholds JSON (tools/thresholds.py): each '
+                        help='per-class operating thresholds JSON (tools/analysis_tools/thresholds.py): each '
                         'box gets an above_threshold flag, overlays and the finding count '
                         'follow it (instead of --score-thr); predictions.json keeps every box')
     parser.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")

@@ -31,7 +31,7 @@ def parse_args(argv=None):
                         'PREFIX.report.html (default: WORK_DIR/test)')
     parser.add_argument('--no-report', action='store_true',
                         help='skip the bootstrap intervals, the error analysis and the HTML '
-                        'report (PREFIX.report.html, see tools/report.py)')
+                        'report (PREFIX.report.html, see tools/analysis_tools/report.py)')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
                         help='allow checkpoints that fail torch\'s weights-only check (full '
                         'pickle: only for files you trust)')

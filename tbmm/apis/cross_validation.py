@@ -1,9 +1,9 @@
-"""K-fold cross-validation behind ``tools/cross_validate.py``.
+"""K-fold cross-validation behind ``tools/analysis_tools/cross_validate.py``.
 
 Layout of a cross-validation work dir ``W``::
 
     W/splits/split.json           the split's settings and the annotation file's SHA-256
-    W/splits/fold{k}/train.json   \\  tools/split.py --folds K --group-regex R (patient-grouped,
+    W/splits/fold{k}/train.json   \\  tools/dataset_converters/split.py --folds K --group-regex R (patient-grouped,
     W/splits/fold{k}/val.json     /   multi-label stratified)
     W/fold{k}/                    MMEngine's work dir of fold k: logs, checkpoints, learning curves
     W/fold{k}/oof.predictions.json  the last checkpoint's predictions on fold k's val part

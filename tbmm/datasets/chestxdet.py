@@ -177,7 +177,7 @@ class ChestXDetDataset(BaseDetDataset):
         if self.missing_image_policy == 'error':
             return (f'{len(unreadable)} of {n_records} listed images are unreadable (first: '
                     f'{first}); replace them, or set missing_image_policy="skip" to leave them out '
-                    'with a count (tools/validate_data.py lists them all)')
+                    'with a count (tools/misc/validate_data.py lists them all)')
         print_log(
             f'{self.ann_file}: skipped {len(unreadable)} of {n_records} records whose image is '
             f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=logging.WARNING)
@@ -196,4 +196,4 @@ class ChestXDetDataset(BaseDetDataset):
         # infinite at the first batch holding it, whatever the learning rate.
         return (f'{len(outside)} boxes have no area inside their image (first: record {index} '
                 f'({name!r}), box {j} {box} in a {width}x{height} image); fix or remove them '
-                '(tools/validate_data.py lists them all)')
+                '(tools/misc/validate_data.py lists them all)')

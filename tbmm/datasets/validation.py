@@ -3,7 +3,7 @@
 :func:`validate_dataset` goes through the whole annotation file (unlike
 :func:`~tbmm.datasets.annotations.read_annotations`, it does not stop at the first bad record),
 checks each listed image from its header and file end (``decode=True`` also decodes it) and
-returns a :class:`ValidationReport`; ``tools/validate_data.py`` prints it.
+returns a :class:`ValidationReport`; ``tools/misc/validate_data.py`` prints it.
 
 A problem is an **error** when training with the same settings would fail, at data set build time
 or later (an unreadable image, a box without area inside its image, whose regression target is

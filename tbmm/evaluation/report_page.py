@@ -1,5 +1,5 @@
-"""One self-contained HTML page of an evaluation: ``tools/report.py``, and what ``tools/test.py``,
-``tools/cross_validate.py`` and the demo write by default.
+"""One self-contained HTML page of an evaluation: ``tools/analysis_tools/report.py``, and what ``tools/test.py``,
+``tools/analysis_tools/cross_validate.py`` and the demo write by default.
 
 The page holds, when their files are there: the per-class table with its bootstrap intervals, the
 FROC curve, the confusion matrix, where AP50 is lost (TIDE error types), per-class PR / F1 / FROC

@@ -1,4 +1,4 @@
-"""tools/benchmark.py: every mode runs an iteration or two and prints its rates.
+"""tools/analysis_tools/benchmark.py: every mode runs an iteration or two and prints its rates.
 
 No test asserts a speed."""
 import json
@@ -26,7 +26,7 @@ def disk_data(tmp_path_factory):
 
 @pytest.fixture
 def benchmark_main(repo_root, monkeypatch):
-    from tools.benchmark import main
+    from tools.analysis_tools.benchmark import main
     monkeypatch.chdir(repo_root)
     return main
 
@@ -162,13 +162,13 @@ def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
 def test_compare_stock_exits_1_when_the_stock_run_fails(repo_root, disk_data):
     # fp16 autocast is refused on the CPU: ours measures, stock fails, and there is no ratio.
     proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', PHANTOM, '--task', 'data', '--data', disk_data,
+        [sys.executable, 'tools/analysis_tools/benchmark.py', PHANTOM, '--task', 'data', '--data', disk_data,
          '--compare-stock', '--stock-amp', 'fp16', '--interleave', 'no'] + TINY,
         cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert 'mmdet-stock: failed: BenchmarkSettingsError: fp16 autocast is for CUDA' in proc.stdout
     assert 'the stock run failed, so there is no ratio (exit status 1)' in proc.stderr
-    from tools.benchmark import exit_status
+    from tools.analysis_tools.benchmark import exit_status
     assert exit_status({'ours': {}, 'stock_error': 'x', 'ratio': None}) == 1
     assert exit_status({'ours': {}, 'stock': {}, 'ratio': 1.0}) == 0
     assert exit_status([{'label': 'a', 'ours': {}, 'stock_error': 'x', 'ratio': None}]) == 1

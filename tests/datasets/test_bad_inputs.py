@@ -118,7 +118,7 @@ def test_dataset_build_fails_in_one_line_or_gives_data_safe_to_train_on(case, bu
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, instance['bbox']
         if expected.get('decodes', True):
             assert read_xray(info['img_path']).shape == (height, width, 3)
-        else:  # documented: only tools/validate_data.py --decode finds it before training
+        else:  # documented: only tools/misc/validate_data.py --decode finds it before training
             with pytest.raises(ImageReadError):
                 read_xray(info['img_path'])
 

@@ -15,7 +15,7 @@ from tbmm.datasets.phantom import (MULTILABEL_PAIR, REAL_BOX_STATS, REFERENCE_IM
                                    render_phantom_image, sample_lesions, sample_phantom_image,
                                    sample_thorax)
 
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'make_phantom.py'
+TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'misc' / 'make_phantom.py'
 SIZE = 128
 NUM_TRAIN, NUM_TEST = 60, 15
 

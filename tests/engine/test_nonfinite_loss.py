@@ -68,7 +68,7 @@ def test_a_box_clipped_to_nothing_is_named_as_the_cause(tiny_model):
         StopOnNonFiniteLossHook().after_train_iter(fake_runner(), 0, outputs=outputs)
     message = str(e.value)
     assert 'a ground-truth box with no area inside its image' in message
-    assert 'tools/validate_data.py' in message and 'check_images=True' in message
+    assert 'tools/misc/validate_data.py' in message and 'check_images=True' in message
     assert 'iteration 1' in message and '\n' not in message
 
 

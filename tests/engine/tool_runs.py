@@ -35,8 +35,15 @@ def tool_env(**extra):
     return env
 
 
+def tool_path(tool):
+    """``tools/<group>/<tool>.py`` for a tool's name (the tools are grouped as in mmdet)."""
+    found = sorted(REPO.glob(f'tools/**/{tool}.py'))
+    assert len(found) == 1, f'{tool}: {found}'
+    return str(found[0].relative_to(REPO))
+
+
 def tool_command(tool, *args):
-    return [sys.executable, f'tools/{tool}.py', *map(str, args)]
+    return [sys.executable, tool_path(tool), *map(str, args)]
 
 
 def run_tool(tool, *args, timeout=300, **env):

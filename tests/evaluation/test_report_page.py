@@ -1,4 +1,4 @@
-"""tools/report.py and tbmm.evaluation.report_page: one self-contained HTML page holding every part
+"""tools/analysis_tools/report.py and tbmm.evaluation.report_page: one self-contained HTML page holding every part
 of an evaluation, checked by parsing it and by rendering it in headless Chromium."""
 import base64
 import json

@@ -105,7 +105,7 @@ def test_phantom_fast_bf16_differs_from_the_phantom_config_only_in_speed_levers(
 
 
 def test_phantom_fast_fp16_differs_only_in_precision(repo_root, monkeypatch):
-    # The GPU precision check (tools/gpu_checks.sh precision) trains it next to the bf16 one.
+    # The GPU precision check (.dev_scripts/gpu_checks.sh precision) trains it next to the bf16 one.
     from tbmm.apis.runner import load_config
     monkeypatch.chdir(repo_root)
     bf16 = load_config('configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py')

@@ -1,4 +1,4 @@
-"""tools/plot_curves.py, tools/dataset_stats.py and tools/compare.py end to end."""
+"""tools/analysis_tools/plot_curves.py, tools/analysis_tools/dataset_stats.py and tools/analysis_tools/compare.py end to end."""
 import importlib
 import json
 import os.path as osp
@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from tests.engine.tool_runs import tool_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FIXTURE = osp.join(REPO_ROOT, 'tests', 'fixtures', 'chestxdet_sample.json')
@@ -13,7 +14,7 @@ PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r
 
 
 def run_tool(name, *args):
-    return subprocess.run([sys.executable, f'tools/{name}.py', *map(str, args)], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, tool_path(name), *map(str, args)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -87,7 +88,7 @@ def test_dataset_stats_writes_tables_json_and_heatmap(tmp_path):
 def test_dataset_stats_with_a_config_adds_anchor_coverage(tmp_path, capsys):
     # The phantom config resizes to 256 px: the 1024 px boxes are scaled by 1/4 first.
     argv = [FIXTURE, '--config', PHANTOM, '--out', str(tmp_path)]
-    assert importlib.import_module('tools.dataset_stats').main(argv) == 0
+    assert importlib.import_module('tools.analysis_tools.dataset_stats').main(argv) == 0
     out = capsys.readouterr().out
     assert 'anchor coverage' in out
     # The fixture's 13 classes under the 9-class config: the build would stop at four of them.

@@ -1,4 +1,4 @@
-"""tools/baseline.py: each class's typical training box on every image of another file."""
+"""tools/analysis_tools/baseline.py: each class's typical training box on every image of another file."""
 import importlib.util
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('baseline_tool', REPO / 'tools' / 'baseline.py')
+    spec = importlib.util.spec_from_file_location('baseline_tool', REPO / 'tools' / 'analysis_tools' / 'baseline.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

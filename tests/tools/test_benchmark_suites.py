@@ -1,9 +1,9 @@
-"""tools/benchmark.py --suite and its lists (tools/benchmark_suites.py): every run names a config
+"""tools/analysis_tools/benchmark.py --suite and its lists (tools/analysis_tools/benchmark_suites.py): every run names a config
 of this checkout, the GPU suite measures every mode against stock, failed runs exit 1."""
 import pytest
 
 from tbmm.benchmark import with_overrides
-from tools.benchmark_suites import (
+from tools.analysis_tools.benchmark_suites import (
     FAST_FP16_COMPILE,
     GPU_COMPILE_FP16_SUITE,
     GPU_COMPILE_SUITE,
@@ -41,7 +41,7 @@ def test_fp16_compile_suite_is_the_end_to_end_decision():
 
 
 def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
-    from tools.benchmark import main
+    from tools.analysis_tools.benchmark import main
     monkeypatch.chdir(repo_root)
     with pytest.raises(SystemExit):
         main(['--suite', 'gpu'])  # no --json
@@ -57,7 +57,7 @@ def test_suite_command_line(repo_root, monkeypatch, tmp_path, capsys):
 
 
 def test_suite_with_a_failed_run_exits_1(repo_root, monkeypatch, tmp_path, capsys):
-    from tools.benchmark import exit_status, main
+    from tools.analysis_tools.benchmark import exit_status, main
     monkeypatch.chdir(repo_root)
     # On a CPU the fp16 model-step row fails; the end-to-end row is skipped (no --data).
     records = main(['--suite', 'compile-fp16', '--device', 'cpu', '--json',

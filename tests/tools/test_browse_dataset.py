@@ -1,4 +1,4 @@
-"""tools/browse_dataset.py: ground truth drawn on the images the pipeline produces."""
+"""tools/analysis_tools/browse_dataset.py: ground truth drawn on the images the pipeline produces."""
 import importlib.util
 import os.path as osp
 
@@ -25,7 +25,7 @@ def phantom_root(tmp_path_factory):
 
 def browse(argv):
     spec = importlib.util.spec_from_file_location(
-        'tool_browse_dataset', osp.join(REPO_ROOT, 'tools', 'browse_dataset.py'))
+        'tool_browse_dataset', osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'browse_dataset.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     from tbmm.utils import run_cli

@@ -1,4 +1,4 @@
-"""tools/convert.py and tools/resize_dataset.py: outputs, printed counts, one-line errors."""
+"""tools/dataset_converters/convert.py and tools/dataset_converters/resize_dataset.py: outputs, printed counts, one-line errors."""
 import importlib
 import json
 import subprocess
@@ -15,8 +15,8 @@ from tbmm.utils import run_cli
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / 'tests' / 'fixtures'
 NIH_SAMPLE = FIXTURES / 'nih_bbox' / 'bbox_list_sample.csv'
-CONVERT = importlib.import_module('tools.convert')
-RESIZE = importlib.import_module('tools.resize_dataset')
+CONVERT = importlib.import_module('tools.dataset_converters.convert')
+RESIZE = importlib.import_module('tools.dataset_converters.resize_dataset')
 
 
 def error_line(tool, argv, capsys):
@@ -82,7 +82,7 @@ def test_bad_csv_row_is_one_error_line_and_no_traceback(tmp_path):
     csv = tmp_path / 'bad.csv'
     csv.write_text('Image Index,Finding Label,Bbox [x,y,w,h],,,\n'
                    'a.png,Mass,10,20,30,40\na.png,Mass,10,20,oops,40\n')
-    proc = subprocess.run([sys.executable, 'tools/convert.py', 'nih', str(csv), '--out',
+    proc = subprocess.run([sys.executable, 'tools/dataset_converters/convert.py', 'nih', str(csv), '--out',
                            str(tmp_path / 'o.json')], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stdout == ''
@@ -136,7 +136,7 @@ def test_vinbigdata_command_without_ensemble_boxes(tmp_path, capsys, monkeypatch
     assert 'needs the ensemble-boxes package' in line and '--fuse none' in line
 
 
-# --- tools/resize_dataset.py ----------------------------------------------------------------------
+# --- tools/dataset_converters/resize_dataset.py ----------------------------------------------------------------------
 
 
 def _dataset(tmp_path, images, boxes):

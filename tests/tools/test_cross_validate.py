@@ -1,4 +1,4 @@
-"""tools/cross_validate.py: folds, one model per fold, pooled out-of-fold summary, resumable."""
+"""tools/analysis_tools/cross_validate.py: folds, one model per fold, pooled out-of-fold summary, resumable."""
 import json
 import os
 import os.path as osp
@@ -14,7 +14,7 @@ TINY = 'tests/fixtures/configs/phantom_tiny.py'
 def load_tool(repo_root):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        'cross_validate_tool', repo_root / 'tools' / 'cross_validate.py')
+        'cross_validate_tool', repo_root / 'tools' / 'analysis_tools' / 'cross_validate.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

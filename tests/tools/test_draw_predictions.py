@@ -1,4 +1,4 @@
-"""tools/draw_predictions.py: ground truth | prediction panels from files, no model."""
+"""tools/analysis_tools/draw_predictions.py: ground truth | prediction panels from files, no model."""
 import importlib.util
 import json
 from pathlib import Path
@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def load_tool():
     spec = importlib.util.spec_from_file_location('draw_predictions',
-                                                  REPO / 'tools' / 'draw_predictions.py')
+                                                  REPO / 'tools' / 'analysis_tools' / 'draw_predictions.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

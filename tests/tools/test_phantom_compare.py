@@ -1,4 +1,4 @@
-"""tools/make_phantom.py --demo-mix and tools/phantom_compare.sh (side-by-side phantom training)."""
+"""tools/misc/make_phantom.py --demo-mix and .dev_scripts/phantom_compare.sh (side-by-side phantom training)."""
 import json
 import os
 import re
@@ -6,14 +6,14 @@ import subprocess
 import sys
 
 from tbmm.datasets.phantom import make_phantom_dataset
-from tbmm.demo import DEMO_PHANTOM_OPTIONS
+from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS
 
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
 PHANTOM_FAST = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py'
 
 
 def test_demo_mix_writes_the_demos_data_set(repo_root, tmp_path):
-    from tools.make_phantom import main
+    from tools.misc.make_phantom import main
     assert main([str(tmp_path / 'cli'), '--num-train', '6', '--num-test', '2', '--image-size',
                  '64', '--demo-mix']) == 0
     make_phantom_dataset(str(tmp_path / 'demo'), num_train=6, num_test=2, image_size=64, seed=0,
@@ -34,7 +34,7 @@ def compare_tiny_runs(repo_root, out, max_epochs, **env):
                DATA_ROOT=str(out / 'data'), PARALLEL='2', OMP_NUM_THREADS='1',
                EXTRA=f'train_cfg.max_epochs={max_epochs} train_cfg.val_interval=1 '
                      'param_scheduler.0.end=1 train_dataloader.batch_size=2', **env)
-    proc = subprocess.run(['bash', 'tools/phantom_compare.sh', str(out), '64', '3', PHANTOM,
+    proc = subprocess.run(['bash', '.dev_scripts/phantom_compare.sh', str(out), '64', '3', PHANTOM,
                            PHANTOM_FAST], cwd=repo_root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -64,13 +64,13 @@ def test_time_limit_stops_the_runs_and_keeps_their_last_validation(repo_root, tm
 
 
 def test_compare_script_without_arguments_prints_usage(repo_root):
-    proc = subprocess.run(['bash', 'tools/phantom_compare.sh'], cwd=repo_root,
+    proc = subprocess.run(['bash', '.dev_scripts/phantom_compare.sh'], cwd=repo_root,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and 'phantom_compare.sh OUT_DIR IMAGE_SIZE' in proc.stdout
 
 
 def test_gpu_checks_without_a_part_prints_usage(repo_root):
-    proc = subprocess.run(['bash', 'tools/gpu_checks.sh'], cwd=repo_root, capture_output=True,
+    proc = subprocess.run(['bash', '.dev_scripts/gpu_checks.sh'], cwd=repo_root, capture_output=True,
                           text=True)
     assert proc.returncode == 2
     assert 'gpu_checks.sh speed' in proc.stdout and 'gpu_checks.sh accuracy' in proc.stdout

@@ -1,4 +1,4 @@
-"""tools/validate_data.py on the bad-input corpus: exit status, every problem printed, no
+"""tools/misc/validate_data.py on the bad-input corpus: exit status, every problem printed, no
 traceback."""
 import importlib
 import json
@@ -13,7 +13,7 @@ CORPUS = REPO / 'tests' / 'fixtures' / 'bad_inputs'
 CASES = json.loads((CORPUS / 'cases.json').read_text(encoding='utf-8'))
 
 
-TOOL = importlib.import_module('tools.validate_data')
+TOOL = importlib.import_module('tools.misc.validate_data')
 
 
 def argv(case, *extra):
@@ -51,7 +51,7 @@ def test_listing_is_capped_but_counts_stay_complete(capsys):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, 'tools/validate_data.py', *args], cwd=REPO,
+    return subprocess.run([sys.executable, 'tools/misc/validate_data.py', *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -2,20 +2,20 @@
 
 Examples:
     # model step on synthetic 1024x1024 batches, compared with stock MMDetection in this process
-    python tools/benchmark.py \\
+    python tools/analysis_tools/benchmark.py \\
         configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \\
         --task train --compare-stock --stock-amp fp16 --device cuda
     # inference on the CPU, bf16 autocast
-    python tools/benchmark.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
+    python tools/analysis_tools/benchmark.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         --task infer --device cpu --amp bf16 --batch-size 1 --iters 5
     # end to end from PNG files, and the data loader alone
     DATA=data/chestxdet/annotation/train.json,data/chestxdet/train_data
-    python tools/benchmark.py CONFIG --task train --data $DATA
-    python tools/benchmark.py CONFIG --task data --data $DATA
+    python tools/analysis_tools/benchmark.py CONFIG --task train --data $DATA
+    python tools/analysis_tools/benchmark.py CONFIG --task data --data $DATA
     # where a training step's time goes (and torch.profiler's table)
-    python tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
-    # the GPU suite (tools/benchmark_suites.py): every lever and mode against stock, one process
-    python tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
+    python tools/analysis_tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
+    # the GPU suite (tools/analysis_tools/benchmark_suites.py): every lever and mode against stock, one process
+    python tools/analysis_tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
 """
 import argparse
 import json
@@ -23,15 +23,12 @@ import os
 import runpy
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 #: The suite lists name this checkout's configs, so they live beside the tool, not in tbmm.
 SUITES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'benchmark_suites.py')
 
 
 def load_suites():
-    """``SUITES`` of tools/benchmark_suites.py (found beside this file, wherever it runs from)."""
+    """``SUITES`` of tools/analysis_tools/benchmark_suites.py (found beside this file, wherever it runs from)."""
     return runpy.run_path(SUITES_FILE)['SUITES']
 
 
@@ -40,7 +37,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
     parser.add_argument('--suite', choices=sorted(load_suites()), default=None,
-                        help='run a list of runs (tools/benchmark_suites.py) instead of one '
+                        help='run a list of runs (tools/analysis_tools/benchmark_suites.py) instead of one '
                              'config; disk runs read --data, results go to --json (required)')
     parser.add_argument('--breakdown', action='store_true',
                         help='time the parts of a step on a synthetic batch: --task train (whole '

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time the evaluation on a seeded synthetic ChestX-Det-sized case (default 542 images x 100 boxes).
 
-    python tools/benchmark_evaluate.py [--images 542] [--dets 100] [--repeat 3] [--seed 0]
+    python tools/analysis_tools/benchmark_evaluate.py [--images 542] [--dets 100] [--repeat 3] [--seed 0]
                                        [--bootstrap 1000]
 
 Reports the best of ``--repeat`` runs of the core (:func:`evaluate_records` on records in memory)
@@ -11,7 +11,6 @@ JSON reading and validation, evaluation, table, metrics JSON), without and with 
 with ``--bootstrap`` (0 skips both).
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import platform
@@ -22,13 +21,11 @@ import time
 
 import numpy as np
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, REPO_ROOT)
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from tbmm.classes import DEFAULT_CLASSES  # noqa: E402
-from tbmm.datasets.annotations import write_annotations  # noqa: E402
-from tbmm.evaluation.functional import bootstrap_intervals, evaluate_records  # noqa: E402
+from tbmm.classes import DEFAULT_CLASSES
+from tbmm.datasets.annotations import write_annotations
+from tbmm.evaluation.functional import bootstrap_intervals, evaluate_records
 
 
 def synthetic_case(n_images, dets_per_image, seed=0, classes=DEFAULT_CLASSES, image_size=1024):
@@ -88,7 +85,7 @@ def cpu_model():
     return platform.processor() or 'unknown'
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=542)
     parser.add_argument('--dets', type=int, default=100, help='detections per image')
@@ -96,7 +93,7 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--bootstrap', type=int, default=1000,
                         help='bootstrap resamples to time (default 1000; 0: skip)')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     gt_records, pred_records = synthetic_case(args.images, args.dets, args.seed)
     n_gt = sum(len(r['boxes']) for r in gt_records)
@@ -143,4 +140,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

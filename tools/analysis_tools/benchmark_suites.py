@@ -1,4 +1,4 @@
-"""The benchmark suites of this repository's configs, for ``tools/benchmark.py --suite NAME``.
+"""The benchmark suites of this repository's configs, for ``tools/analysis_tools/benchmark.py --suite NAME``.
 
 ``gpu`` (:data:`GPU_SUITE`): baselines, one speed lever at a time on the main config, then the
 fast configs, for the training step, end-to-end training from PNG files, inference and the data
@@ -101,7 +101,7 @@ GPU_COMPILE_SUITE: List[SuiteRun] = [
 
 
 # The two rows issue #5's end-to-end target is decided on (with the float16 phantom accuracy):
-# `bash tools/gpu_checks.sh fp16` runs both checks in one 10-minute call.
+# `bash .dev_scripts/gpu_checks.sh fp16` runs both checks in one 10-minute call.
 GPU_COMPILE_FP16_SUITE: List[SuiteRun] = [run for run in GPU_COMPILE_SUITE
                                           if run.config == FAST_FP16_COMPILE]
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Draw the ground truth of a config's data set after its pipeline (augmentations included).
 
-    python tools/browse_dataset.py CONFIG --out-dir DIR [--num N] [--split train|val|test]
+    python tools/analysis_tools/browse_dataset.py CONFIG --out-dir DIR [--num N] [--split train|val|test]
                                    [--seed S] [--cfg-options KEY=VALUE ...]
 
-    python tools/browse_dataset.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
+    python tools/analysis_tools/browse_dataset.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         --out-dir browse/train --num 20
 
 Writes DIR/<index>_<image>.png: the image as the model gets it (resized, maybe flipped) with its
@@ -12,16 +12,10 @@ class-coloured ground-truth boxes. The first N images by default; --seed picks N
 repeats the same augmentations.
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.cli import CfgOptionsAction  # noqa: E402
-
-from tbmm.analysis.browse import SPLITS  # noqa: E402
+from tbmm.analysis.browse import SPLITS
+from tbmm.cli import CfgOptionsAction
 
 
 def parse_args(argv=None):

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Compare the per-class AP50 or FROC of several runs in one markdown table.
 
-    python tools/compare.py WORK_DIR_A WORK_DIR_B ... [--metric AP50|FROC]
+    python tools/analysis_tools/compare.py WORK_DIR_A WORK_DIR_B ... [--metric AP50|FROC]
                             [--source auto|test|val] [--val-at N|common] [--out table.md]
 
-    python tools/compare.py work_dirs/r50 work_dirs/r101 work_dirs/x101 --metric FROC --out froc.md
+    python tools/analysis_tools/compare.py work_dirs/r50 work_dirs/r101 work_dirs/x101 --metric FROC --out froc.md
 
 Each run's numbers come from WORK_DIR/test.metrics.json (tools/test.py) when present, else from
 its last validation in WORK_DIR/<timestamp>/vis_data/scalars.json; the column header says which.
@@ -13,17 +13,17 @@ validated at (runs stopped at different points compared at the same one).
 The best value of each row is bold. Prints the table and, with --out, writes it to a file.
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.analysis.compare import (METRICS, common_validation_step,  # noqa: E402
-                                   format_comparison, load_run_metrics, run_labels)
-from tbmm.analysis.curves import ScalarLogError  # noqa: E402
-from tbmm.utils import ensure_parent_dir  # noqa: E402
+from tbmm.analysis.compare import (
+    METRICS,
+    common_validation_step,
+    format_comparison,
+    load_run_metrics,
+    run_labels,
+)
+from tbmm.analysis.curves import ScalarLogError
+from tbmm.utils import ensure_parent_dir
 
 
 def parse_args(argv=None):

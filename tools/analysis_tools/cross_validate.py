@@ -2,13 +2,13 @@
 """K-fold cross-validation of a config: patient-grouped folds, one model per fold, pooled
 out-of-fold metrics with bootstrap intervals, beside a trivial baseline on the same folds.
 
-    python tools/cross_validate.py configs/tb_retinanet/nih/retinanet_nih8_cpu.py \\
+    python tools/analysis_tools/cross_validate.py configs/tb_retinanet/nih/retinanet_nih8_cpu.py \\
         --ann data/nih-bbox/train.json --folds 5 --group-regex '^(\\d{8})_' \\
         --work-dir work_dirs/cv_nih8
 
 Rerunning the same command goes on where it stopped (a fold with predictions is not redone, a
 killed fold resumes from its last checkpoint). Writes WORK_DIR/cv_summary.md and .json, and the
-HTML report of the pooled out-of-fold predictions, WORK_DIR/cv.report.html (tools/report.py).
+HTML report of the pooled out-of-fold predictions, WORK_DIR/cv.report.html (tools/analysis_tools/report.py).
 """
 import argparse
 import sys

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Statistics of an annotation file, and how well a config's anchors cover its boxes.
 
-    python tools/dataset_stats.py ANN.json [--config CONFIG] [--classes C1,C2,...]
+    python tools/analysis_tools/dataset_stats.py ANN.json [--config CONFIG] [--classes C1,C2,...]
                                   [--image-size 1024] [--out DIR]
 
-    python tools/dataset_stats.py data/chestxdet/annotation/train.json \\
+    python tools/analysis_tools/dataset_stats.py data/chestxdet/annotation/train.json \\
         --config configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py --out stats/train
 
 Prints boxes and images per class, negatives, boxes per image, box width/height percentiles per
@@ -14,19 +14,15 @@ training Resize scales an --image-size image) reaches IoU 0.5 and the assigner's
 With --out, writes DIR/stats.txt (the tables), DIR/stats.json and DIR/cooccurrence.png.
 """
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
 import sys
 from collections import Counter
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.analysis.stats import dataset_statistics, format_statistics  # noqa: E402
-from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.annotations import read_annotations  # noqa: E402
+from tbmm.analysis.stats import dataset_statistics, format_statistics
+from tbmm.classes import parse_class_list
+from tbmm.datasets.annotations import read_annotations
 
 #: IoU at which a box counts as covered, besides the assigner's pos_iou_thr.
 COVERAGE_IOU = 0.5
@@ -49,8 +45,11 @@ def parse_args(argv=None):
 def anchor_coverage_of(config, records, classes, image_size):
     """Anchor coverage of ``config`` at IoU 0.5 and its assigner's pos_iou_thr, and the note on
     classes of ``records`` the config does not train (its data set build stops at them)."""
-    from tbmm.analysis.anchors import (anchor_coverage, anchor_layout_from_config,
-                                       assigner_pos_iou_thr)
+    from tbmm.analysis.anchors import (
+        anchor_coverage,
+        anchor_layout_from_config,
+        assigner_pos_iou_thr,
+    )
     from tbmm.apis.runner import config_classes, load_config
     from tbmm.classes import covering_preset
 

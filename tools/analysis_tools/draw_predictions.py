@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Ground truth | prediction overlays from an annotation file and a predictions file.
 
-    python tools/draw_predictions.py --ann data/nih-bbox/test.json --pred work_dirs/x/test.predictions.json \\
+    python tools/analysis_tools/draw_predictions.py --ann data/nih-bbox/test.json --pred work_dirs/x/test.predictions.json \\
         --img-dir data/nih-bbox/images --out-dir overlays [--classes nih8] [--names A.png,B.png]
         [--num 6] [--score-thr 0.3] [--top-k 3]
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Plot a training run's curves from MMEngine's scalar logs.
 
-    python tools/plot_curves.py WORK_DIR [--out DIR] [--latest-only]
+    python tools/analysis_tools/plot_curves.py WORK_DIR [--out DIR] [--latest-only]
 
-    python tools/plot_curves.py work_dirs/r101 --out work_dirs/r101/curves
+    python tools/analysis_tools/plot_curves.py work_dirs/r101 --out work_dirs/r101/curves
 
 Reads WORK_DIR/<timestamp>/vis_data/scalars.json (all runs in time order, so a resumed run
 continues its predecessor; --latest-only reads the newest run alone) and writes to DIR (default
@@ -11,15 +11,10 @@ WORK_DIR/curves): loss.png (loss, loss_cls, loss_bbox vs iteration), lr.png, and
 logged them ap50_per_class.png and froc_per_class.png (one line per class, class mean dashed).
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.analysis.curves import (ScalarLogError, plot_training_curves,  # noqa: E402
-                                  read_training_log)
+from tbmm.analysis.curves import ScalarLogError, plot_training_curves, read_training_log
 
 
 def parse_args(argv=None):

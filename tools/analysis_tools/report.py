@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Turn an evaluation into one self-contained HTML page (images inlined, no network, no server).
 
-    python tools/report.py WORK_DIR_or_METRICS_DIR [--out report.html]
-    python tools/report.py work_dirs/retinanet_r101 --out report.html     # after tools/test.py
-    python tools/report.py m.json --analysis DIR --ann train=train.json --ann test=gt.json
+    python tools/analysis_tools/report.py WORK_DIR_or_METRICS_DIR [--out report.html]
+    python tools/analysis_tools/report.py work_dirs/retinanet_r101 --out report.html     # after tools/test.py
+    python tools/analysis_tools/report.py m.json --analysis DIR --ann train=train.json --ann test=gt.json
 
 The page shows the per-class table with its intervals, the FROC curve, and when their files are
 there: confusion matrix, error breakdown, per-class PR / F1 / FROC curves and galleries
@@ -13,14 +13,10 @@ there: confusion matrix, error breakdown, per-class PR / F1 / FROC curves and ga
 page in headless Chromium and saves what it shows (see tbmm.visualization.browser).
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.errors import UserInputError  # noqa: E402
+from tbmm.errors import UserInputError
 
 
 def parse_args(argv=None):

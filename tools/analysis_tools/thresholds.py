@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Choose one score threshold per class on a validation set, for a stated operating point.
 
-    python tools/thresholds.py --ann VAL.json --pred VAL_PRED.json \\
+    python tools/analysis_tools/thresholds.py --ann VAL.json --pred VAL_PRED.json \\
         --target sensitivity=0.9 | fp_per_image=0.1 | f1 --out thresholds.json
         [--classes C1,C2,... | preset] [--bootstrap 1000] [--group-regex R] [--seed 0]
         [--iou-thr 0.5] [--strict]
@@ -19,12 +19,7 @@ should keep low-scored boxes (infer with a low --score-thr): thresholds below th
 kept cannot be chosen. Input problems give a one-line error and exit status 2.
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
-
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _target(text):
@@ -69,10 +64,13 @@ def main(argv=None):
     from tbmm.classes import parse_class_list
     from tbmm.datasets.annotations import read_annotations
     from tbmm.datasets.split import group_ids
-    from tbmm.evaluation.functional.thresholds import (format_thresholds_table,
-                                                       select_thresholds, source_of,
-                                                       write_thresholds)
     from tbmm.errors import UserInputError
+    from tbmm.evaluation.functional.thresholds import (
+        format_thresholds_table,
+        select_thresholds,
+        source_of,
+        write_thresholds,
+    )
 
     try:
         classes = parse_class_list(args.classes)

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Convert other box formats to the annotation format (and COCO both ways).
 
-    python tools/convert.py nih BBOX_CSV --out OUT.json [--scale 0.5] [--images DIR]
+    python tools/dataset_converters/convert.py nih BBOX_CSV --out OUT.json [--scale 0.5] [--images DIR]
                             [--skip-missing] [--negatives-from-images] [--classes nih8]
-    python tools/convert.py to-coco ANN.json --out COCO.json (--image-size W H | --images DIR)
+    python tools/dataset_converters/convert.py to-coco ANN.json --out COCO.json (--image-size W H | --images DIR)
                             [--classes chestxdet13] [--clip]
-    python tools/convert.py from-coco COCO.json --out ANN.json [--clip]
-    python tools/convert.py vinbigdata TRAIN_CSV --out OUT.json [--fuse wbf|none] [--iou-thr 0.4]
+    python tools/dataset_converters/convert.py from-coco COCO.json --out ANN.json [--clip]
+    python tools/dataset_converters/convert.py vinbigdata TRAIN_CSV --out OUT.json [--fuse wbf|none] [--iou-thr 0.4]
                             [--image-sizes SIZES_CSV] [--suffix .png]
 
 Prints what was converted (images, negatives, boxes per class) and counts everything left out,
@@ -17,16 +17,18 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import tbmm.classes  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.annotations import read_annotations, write_annotations  # noqa: E402
-from tbmm.datasets.convert import (FUSE_MODES, convert_nih, convert_vinbigdata,  # noqa: E402
-                                   from_coco, read_image_sizes, to_coco, write_coco)
-from tbmm.utils import run_cli  # noqa: E402
+from tbmm.classes import parse_class_list
+from tbmm.datasets.annotations import read_annotations, write_annotations
+from tbmm.datasets.convert import (
+    FUSE_MODES,
+    convert_nih,
+    convert_vinbigdata,
+    from_coco,
+    read_image_sizes,
+    to_coco,
+    write_coco,
+)
+from tbmm.utils import run_cli
 
 
 def _decimals(text):

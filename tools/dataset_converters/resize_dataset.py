@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Downscale a data set's images and boxes together (area averaging), e.g. to 512-pixel copies.
 
-    python tools/resize_dataset.py ANN.json IMG_DIR --size 512 --out-dir D [--skip-missing]
+    python tools/dataset_converters/resize_dataset.py ANN.json IMG_DIR --size 512 --out-dir D [--skip-missing]
                                    [--decimals 2]
 
 Writes D/images/<file_name> (PNG, the pixels as stored: 8 or 16 bits, gray or colour, only
@@ -14,12 +14,7 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import tbmm.classes  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.utils import run_cli  # noqa: E402
+from tbmm.utils import run_cli
 
 
 def _decimals(text):

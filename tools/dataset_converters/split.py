@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 r"""Split a ChestX-Det annotation file into stratified train and val files, or into K folds.
 
-    python tools/split.py ANN.json [--val-fraction 0.2] [--seed 0] [--classes C1,C2,...]
+    python tools/dataset_converters/split.py ANN.json [--val-fraction 0.2] [--seed 0] [--classes C1,C2,...]
                           (--out-dir DIR | --out-train TRAIN.json --out-val VAL.json)
-    python tools/split.py ANN.json --folds 5 --group-regex '^(\d{8})_' [--test-fraction 0.15]
+    python tools/dataset_converters/split.py ANN.json --folds 5 --group-regex '^(\d{8})_' [--test-fraction 0.15]
                           --out-dir DIR
 
 --out-dir writes DIR/train.json and DIR/val.json; with --folds K, DIR/fold{k}/train.json and
@@ -16,16 +16,20 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import tbmm.classes  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.annotations import (AnnotationError, load_annotation_list,  # noqa: E402
-                                        read_annotations, write_annotations)
-from tbmm.datasets.split import (GroupPatternError, count_images_per_class,  # noqa: E402
-                                  grouped_parts, kfold_records, split_records)
+from tbmm.classes import parse_class_list
+from tbmm.datasets.annotations import (
+    AnnotationError,
+    load_annotation_list,
+    read_annotations,
+    write_annotations,
+)
+from tbmm.datasets.split import (
+    GroupPatternError,
+    count_images_per_class,
+    grouped_parts,
+    kfold_records,
+    split_records,
+)
 
 
 def parse_args(argv=None):
@@ -147,4 +151,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

@@ -1,18 +1,13 @@
 """Write the synthetic phantom data set (chest-X-ray-like images with boxed lesions).
 
-    python tools/make_phantom.py data/phantom --num-train 300 --num-test 60 --image-size 256
-    python tools/make_phantom.py data/phantom --num-train 500 --num-test 80 --image-size 256 --demo-mix
-                                                  # the demo's data set (what tools/demo.py writes)
+    python tools/misc/make_phantom.py data/phantom --num-train 300 --num-test 60 --image-size 256
+    python tools/misc/make_phantom.py data/phantom --num-train 500 --num-test 80 --image-size 256 --demo-mix
+                                                  # the demo's data set (what demo/phantom_demo.py writes)
 
 Layout as the real data: OUT_ROOT/annotation/{train,test}.json and OUT_ROOT/{train,test}_data/*.png.
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
-
-if importlib.util.find_spec('tbmm') is None:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -53,7 +48,7 @@ def main(argv=None):
     classes = args.classes
     mix = {}
     if args.demo_mix:
-        from tbmm.demo import DEMO_PHANTOM_OPTIONS
+        from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS
         mix = DEMO_PHANTOM_OPTIONS
     result = make_phantom_dataset(args.out_root, num_train=args.num_train, num_test=args.num_test,
                                   image_size=args.image_size, seed=args.seed, classes=classes,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Check an annotation file and its images before training, and print what is wrong.
 
-    python tools/validate_data.py ANN.json IMG_DIR [--classes chestxdet9|chestxdet10|C1,C2,...]
+    python tools/misc/validate_data.py ANN.json IMG_DIR [--classes chestxdet9|chestxdet10|C1,C2,...]
                                   [--expect-size 1024] [--decode] [--unknown-class-policy drop]
                                   [--missing-image-policy skip] [--json REPORT.json]
 
@@ -15,18 +15,15 @@ these settings would fail), 2 for a usage mistake.
 """
 import argparse
 import json
-import os.path as osp
 import sys
 
-try:
-    import tbmm.classes  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from tbmm.classes import parse_class_list  # noqa: E402
-from tbmm.datasets.validation import (MISSING_IMAGE_POLICIES, UNKNOWN_CLASS_POLICIES,  # noqa: E402
-                                      validate_dataset)
-from tbmm.utils import ensure_parent_dir, run_cli  # noqa: E402
+from tbmm.classes import parse_class_list
+from tbmm.datasets.validation import (
+    MISSING_IMAGE_POLICIES,
+    UNKNOWN_CLASS_POLICIES,
+    validate_dataset,
+)
+from tbmm.utils import ensure_parent_dir, run_cli
 
 
 def parse_args(argv=None):

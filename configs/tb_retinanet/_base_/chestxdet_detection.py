@@ -1,5 +1,5 @@
 # ChestX-Det data set as distributed by its authors, under data_root:
-#   annotation/train_split.json, annotation/val_split.json  (tools/split.py of the official
+#   annotation/train_split.json, annotation/val_split.json  (tools/dataset_converters/split.py of the official
 #                                                            train.json)
 #   annotation/test.json                                    (official labelled test set)
 #   train_data/*.png   test_data/*.png   test_data_A/*.png (unlabelled; use tools/infer.py)

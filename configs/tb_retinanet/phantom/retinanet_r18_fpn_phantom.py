@@ -1,5 +1,5 @@
 # The main R-101 config shrunk to what a 2-core CPU trains in minutes, on the built-in phantom data
-# set (tools/make_phantom.py): smaller images, ResNet-18, narrower FPN/heads, a short schedule.
+# set (tools/misc/make_phantom.py): smaller images, ResNet-18, narrower FPN/heads, a short schedule.
 # Everything else (RetinaNet, P3-P7, 4-conv heads, focal loss, data set class, metric) is inherited.
 _base_ = '../retinanet_r101_fpn_10e_chestxdet.py'
 

@@ -14,6 +14,7 @@ Layers, from high to low level (one module each):
   :func:`render_phantom_image` split that into anatomy, lesion placement and drawing
   (:mod:`.lesion_appearance`), so a test can draw the same image with and without a lesion.
 * :mod:`.box_stats`: the real data's box sizes, class mix and lesion counts.
+* :mod:`.recipes`: named data set recipes (the demo's mix) and writing one only once.
 
 Boxes are tightened around what was actually drawn, so a box never contains empty margins.
 """
@@ -31,6 +32,7 @@ from tbmm.datasets.phantom.box_stats import (
 )
 from tbmm.datasets.phantom.image import PhantomImage, render_phantom_image, sample_phantom_image
 from tbmm.datasets.phantom.lesions import LesionSpec, sample_lesions
+from tbmm.datasets.phantom.recipes import DEMO_PHANTOM_OPTIONS, ensure_phantom_dataset
 from tbmm.datasets.phantom.writer import (
                                              PHANTOM_PARAMS_FILE,
                                              PhantomDataset,
@@ -39,7 +41,7 @@ from tbmm.datasets.phantom.writer import (
                                              plan_split,
 )
 
-__all__ = ['BoxSizeStats', 'LESIONS_PER_IMAGE_PROBS', 'LesionClasses', 'LesionSpec',
+__all__ = ['DEMO_PHANTOM_OPTIONS', 'ensure_phantom_dataset', 'BoxSizeStats', 'LESIONS_PER_IMAGE_PROBS', 'LesionClasses', 'LesionSpec',
            'MULTILABEL_PAIR', 'PHANTOM_PARAMS_FILE', 'PhantomDataset', 'PhantomFolderError',
            'PhantomImage', 'REAL_BOX_STATS', 'REFERENCE_IMAGE_SIZE', 'SIZE_QUANTILE_LEVELS',
            'Thorax', 'class_probabilities', 'make_phantom_dataset', 'plan_split',

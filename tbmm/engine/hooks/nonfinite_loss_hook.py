@@ -44,7 +44,7 @@ class StopOnNonFiniteLossHook(CheckInvalidLossHook):
             # An empty ground-truth box (one clipped to nothing) has a log(0) regression target:
             # the box loss alone is infinite, from the first batch holding it, whatever the LR.
             cause = ('a ground-truth box with no area inside its image (only the box loss is '
-                     'infinite) - check the data with tools/validate_data.py, or build the data '
+                     'infinite) - check the data with tools/misc/validate_data.py, or build the data '
                      f'set with check_images=True to stop on such boxes; otherwise {lr_cause}')
         else:
             cause = lr_cause

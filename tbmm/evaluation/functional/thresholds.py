@@ -43,7 +43,7 @@ or ``f1``: its threshold is ``null``, ``"reached": false`` and its rates are n/a
 :func:`load_thresholds` refuses a ``null`` threshold with a one-line error, so a deployment never
 runs a class on a threshold nobody chose: set one by hand or leave the class out.
 
-With ``strict=True`` (``tools/thresholds.py --strict``), any class not reached is an error
+With ``strict=True`` (``tools/analysis_tools/thresholds.py --strict``), any class not reached is an error
 (:class:`ThresholdError`, one line naming the classes) instead of a fallback.
 
 Intervals: the threshold is held fixed (chosen once on the whole validation set) and the rates at
@@ -476,7 +476,7 @@ def load_thresholds(path, classes=None):
                              f'{e.msg})') from None
     if not isinstance(document, dict) or not isinstance(document.get('classes'), dict):
         raise ThresholdError(f'{path}: no "classes" object: not a thresholds file (write one with '
-                             f'tools/thresholds.py)')
+                             f'tools/analysis_tools/thresholds.py)')
     file_format = document.get('format', THRESHOLDS_FORMAT)
     if file_format != THRESHOLDS_FORMAT:
         raise ThresholdError(f'{path}: format {file_format!r} is not {THRESHOLDS_FORMAT!r}')
