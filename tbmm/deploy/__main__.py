@@ -36,6 +36,10 @@ def parse_args(argv=None):
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='lowest score drawn and counted as a finding when there are no '
                         'per-class thresholds (default 0.3; predictions.json keeps every box)')
+    parser.add_argument('--dicom-out', metavar='DIR',
+                        help='also write, per DICOM input, a Comprehensive SR of its findings and '
+                        'a GSPS drawing them (DIR/<name>.sr.dcm, DIR/<name>.gsps.dcm; needs '
+                        'highdicom), as tools/infer.py --dicom-out')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -58,7 +62,7 @@ def main(argv=None):
         thresholds = load_thresholds(args.thresholds, classes=model.classes)
     summary = run_folder(model, args.images, args.out_dir, score_thr=args.score_thr,
                          batch_size=args.batch_size, thresholds=thresholds,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, dicom_out=args.dicom_out)
     rule = ('above their class threshold' if summary.thresholds_source
             else f'scoring >= {args.score_thr:g}')
     print(f'{summary.n_predicted} of {summary.n_images} image(s) predicted; '
@@ -68,6 +72,11 @@ def main(argv=None):
     print(f'providers:   {", ".join(summary.providers)}')
     print(f'predictions: {summary.predictions_path}')
     print(f'overlays:    {summary.overlay_dir}/')
+    if summary.dicom is not None:
+        written, failures = summary.dicom.written, summary.dicom.failures
+        print(f'DICOM:       {len(written)} SR + GSPS pair(s) in {args.dicom_out}/')
+        for name, reason in failures[:_LISTED_FAILURES]:
+            print(f'  {name}: {reason}', file=sys.stderr)
     if summary.n_skipped:
         print(f'skipped {summary.n_skipped} file(s) that are not PNG/JPEG/BMP/TIFF/DICOM')
     if summary.failures:

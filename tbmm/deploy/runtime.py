@@ -137,11 +137,12 @@ class OnnxDetector:
 
 DeploySummary = namedtuple('DeploySummary', [
     'n_images', 'n_predicted', 'n_abnormal', 'failures', 'n_skipped', 'predictions_path',
-    'overlay_dir', 'providers', 'thresholds_source'])
+    'overlay_dir', 'providers', 'thresholds_source', 'dicom'], defaults=[None])
 DeploySummary.__doc__ = """What :func:`run_folder` did: images found and predicted, images with a
 finding (at or above ``score_thr``, or above their class threshold), ``failures`` as
 ``(file_name, reason)``, files skipped for their suffix, where the outputs are, the providers the
-session used, and where the thresholds came from (``'file'``, ``'model'`` or None)."""
+session used, where the thresholds came from (``'file'``, ``'model'`` or None), and the
+:class:`~tbmm.dicom.DicomResultWriter` that wrote the DICOM results (None without ``dicom_out``)."""
 
 
 def collect_images(sources, exclude_dirs=()):
@@ -190,7 +191,7 @@ def _failure_reason(error):
 
 
 def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=None,
-               progress=False):
+               progress=False, dicom_out=None):
     """Predict every image of ``sources`` with ``model`` and write the results, as
     ``tools/infer.py`` does.
 
@@ -205,6 +206,8 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
         thresholds: ``{class: threshold}`` for every class of the model, or None: the model's own
             (exported with ``--thresholds``) if it has them. With thresholds, each box gets an
             ``above_threshold`` flag and the overlays draw the boxes above their class's threshold.
+        dicom_out: a folder that gets a Comprehensive SR and a GSPS of each DICOM input's findings
+            (:mod:`tbmm.dicom`; the boxes the overlays draw), as ``tools/infer.py --dicom-out``.
 
     Raises:
         FileNotFoundError: no source names an image file.
@@ -221,7 +224,8 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
     if thresholds is None and model.metadata.thresholds:
         thresholds = dict(model.metadata.thresholds['classes'])
         thresholds_source = 'model'
-    images, missing, n_skipped = collect_images(sources, exclude_dirs=[out_dir, overlay_dir])
+    images, missing, n_skipped = collect_images(
+        sources, exclude_dirs=[out_dir, overlay_dir] + ([dicom_out] if dicom_out else []))
     if not images:
         others = f' ({n_skipped} file(s) with other suffixes)' if n_skipped else ''
         raise FileNotFoundError(f'{", ".join(map(str, sources))}: no PNG, JPEG, BMP, TIFF or '
@@ -229,6 +233,8 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
     overlays = overlay_names([name for _, name in images])
     classes = model.classes
     records, failures, n_abnormal = [], list(missing), 0
+    paths = {name: path for path, name in images}
+    dicom_writer = _dicom_writer(model, dicom_out, score_thr, thresholds) if dicom_out else None
     bar = _progress_bar(len(images), progress)
     for batch in _read_batches(images, batch_size):
         readable = [(name, image) for _, name, image in batch if isinstance(image, np.ndarray)]
@@ -244,6 +250,8 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
                                  score_thr=thresholds if thresholds is not None else score_thr,
                                  title=name)
             save_image(osp.join(overlay_dir, overlays[name]), overlay)
+            if dicom_writer is not None:
+                dicom_writer.write(paths[name], record)
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -266,7 +274,22 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
     write_annotations(predictions_path, records)
     return DeploySummary(len(images) + len(missing), len(records), n_abnormal, failures,
                          n_skipped, predictions_path, overlay_dir, model.providers,
-                         thresholds_source)
+                         thresholds_source, dicom_writer)
+
+
+def _dicom_writer(model, dicom_out, score_thr, thresholds):
+    """A :class:`~tbmm.dicom.DicomResultWriter` naming the exported model: its config, tbmm's
+    version at export, the checkpoint's SHA-256 and the ONNX file's."""
+    from tbmm.dicom import AlgorithmInfo, DicomResultWriter
+    from tbmm.utils import file_sha256
+
+    meta = model.metadata
+    algorithm = AlgorithmInfo(
+        name=osp.splitext(osp.basename(meta.config))[0], version=meta.version,
+        model_sha256=(meta.checkpoint_sha256,),
+        parameters=(f'onnx sha256: {file_sha256(model.path)}',))
+    return DicomResultWriter(dicom_out, algorithm, model.classes, score_thr=score_thr,
+                             thresholds=thresholds)
 
 
 def _progress_bar(total, enabled):
