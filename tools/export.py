@@ -26,7 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='the .onnx file to write')
     parser.add_argument('--image-size', type=int, default=None,
                         help='square size images are resized to (default: the test pipeline\'s)')
-    parser.add_argument('--thresholds', help='per-class thresholds JSON (tools/analysis_tools/thresholds.py) to '
+    parser.add_argument('--thresholds',
+                        help='per-class thresholds JSON (tools/analysis_tools/thresholds.py) to '
                         'store in the model')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (at least 17)')
     parser.add_argument('--no-check', action='store_true',

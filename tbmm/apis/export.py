@@ -217,8 +217,9 @@ def export_onnx(config, checkpoint, out, image_size=None, thresholds=None, opset
         config, checkpoint: as for ``tools/infer.py`` (the checkpoint's class names are used).
         out: the ``.onnx`` file to write.
         image_size: the square size images are resized to (default: the test pipeline's).
-        thresholds: a ``thresholds.json`` (tools/analysis_tools/thresholds.py) stored in the model; the runtime
-            then flags boxes above their class's threshold without being given the file.
+        thresholds: a ``thresholds.json`` (tools/analysis_tools/thresholds.py) stored in the
+            model; the runtime then flags boxes above their class's threshold without being
+            given the file.
         opset: ONNX opset, at least :data:`MIN_OPSET`.
         check: compare onnxruntime with PyTorch on a batch of two right after the export.
 

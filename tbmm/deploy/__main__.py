@@ -31,7 +31,8 @@ def parse_args(argv=None):
                         'CPUExecutionProvider; CUDAExecutionProvider with onnxruntime-gpu)')
     parser.add_argument('--threads', type=int, default=None,
                         help="onnxruntime's threads per operator (default: its own choice)")
-    parser.add_argument('--thresholds', help='per-class thresholds JSON (tools/thresholds.py); '
+    parser.add_argument('--thresholds',
+                        help='per-class thresholds JSON (tools/analysis_tools/thresholds.py); '
                         'overrides those stored in the model')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='lowest score drawn and counted as a finding when there are no '
