@@ -88,7 +88,10 @@ def test_fixture_pipelines_are_the_phantom_ones_at_128():
     fast = Config.fromfile(str(FIXTURES / 'phantom_tiny_fast.py')).to_dict()
     assert fast['test_pipeline'] == with_changes(cfg['test_pipeline'], 'LoadXRayImageFromFile',
                                                  channels=1)
-    assert fast['train_pipeline'] == cfg['train_pipeline']
+    assert fast['train_pipeline'] == with_changes(cfg['train_pipeline'], 'LoadXRayImageFromFile',
+                                                  channels=1)
+    assert loader_pipelines(fast) == [fast['train_pipeline'], fast['test_pipeline'],
+                                      fast['test_pipeline']]
 
 
 @pytest.mark.parametrize('name,base', [(FAST, MAIN), (PHANTOM_FAST, PHANTOM)])
