@@ -103,7 +103,9 @@ def test_rank_killed_then_rerun_does_every_image_exactly_once(checkpoint, tmp_pa
             assert proc.poll() is None, tail(log_path.read_text())
             assert time.monotonic() < deadline, tail(log_path.read_text())
             time.sleep(0.01)
-        os.kill(_rank_pid(port, 1), signal.SIGKILL)
+        pid = _rank_pid(port, 1)
+        assert pid is not None, 'rank 1 ended before it could be killed'
+        os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
