@@ -25,11 +25,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-# tbmm's mmdet parts and weights-only checkpoint loading, also for configs dumped before they
-# imported tbmm.plugin themselves.
-import tbmm.plugin  # noqa: F401
 from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
+from tbmm.setup_env import register_all_modules
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.errors import MissingExtraError
 from tbmm.models.test_time_augs import WBFTTAModel
@@ -53,6 +51,8 @@ def init_model(config, checkpoint, device='cpu', cfg_options=None):
     The class names come from the checkpoint (MMEngine stores the data set's metainfo in it); a
     checkpoint without them gets the config's classes instead of mmdet's COCO fallback.
     """
+    # tbmm's parts and weights-only loading, also for configs that do not import tbmm.plugin.
+    register_all_modules(init_default_scope=False)
     cfg = config if isinstance(config, Config) else load_config(config, cfg_options)
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
@@ -91,6 +91,7 @@ def build_inference_pipeline(cfg, tta=False):
     """:func:`inference_pipeline_cfg` built into a callable ``Compose``."""
     # The transforms' names (LoadXRayImageFromFile, PackDetInputs) are looked up in the config's
     # registry scope, which nothing may have set yet when this is called first.
+    register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     return Compose(inference_pipeline_cfg(cfg, tta))
 

@@ -219,7 +219,7 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
             dict(type='CheckpointFitsModelHook')]
         if tta:
-            from tbmm.apis.inference import apply_tta_config  # registers WBFTTAModel
+            from tbmm.apis.inference import apply_tta_config
             apply_tta_config(cfg)
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:
