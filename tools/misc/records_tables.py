@@ -36,6 +36,7 @@ RECORDS = REPO / 'docs' / 'records'
 GPU = RECORDS / 'gpu_h200_2026-11-26.jsonl'
 PHANTOM = RECORDS / 'phantom_accuracy_2026-11-26.jsonl'
 DEMO = RECORDS / 'demo_2026-11-26.jsonl'
+CPU = RECORDS / 'cpu_benchmark_2026-11-26.jsonl'
 NIH = RECORDS / 'nih_cv'
 README, BENCHMARKS = 'README.md', 'docs/benchmarks.md'
 MIB_PER_GIB = 1024
@@ -196,6 +197,66 @@ def gpu_breakdown_table():
     rows = [[r['part'], _dec(r['first_run_ms'], 1), _dec(r['second_run_ms'], 1)]
             for r in read_jsonl(GPU) if r['group'] == 'breakdown']
     return markdown_table(['part', 'first run (ms)', 'second run (ms)'], rows)
+
+
+# --- CPU (the AMX machine of 2026-11-26) --------------------------------------------------------
+
+def cpu_records(table):
+    return [r for r in read_jsonl(CPU) if r['table'] == table]
+
+
+def _bold_fast_bf16(record, cell):
+    """The page's emphasis: the fast_bf16 rows against stock fp32."""
+    key = record['run'].startswith('fast_bf16 (') or record['run'].startswith('end to end')
+    return f'**{cell}**' if key else cell
+
+
+def cpu_table(table):
+    rows = [[_bold_fast_bf16(r, r['run']), r['ours_amp'], r['stock_amp'],
+             _bold_fast_bf16(r, _dec(r['ours_img_per_s'], 2)), _dec(r['stock_img_per_s'], 2),
+             _bold_fast_bf16(r, _dec(r['ratio'], 2) + '×')] for r in cpu_records(table)]
+    return markdown_table(['run', 'ours', 'stock', 'ours img/s', 'stock img/s', 'ratio'], rows,
+                          'lllrrr')
+
+
+def cpu_data_table():
+    rows = [[r['run'], _dec(r['ours_img_per_s'], 1), _dec(r['stock_img_per_s'], 1),
+             _dec(r['ratio'], 2) + '×'] for r in cpu_records('cpu-data')]
+    return markdown_table(['run', 'ours img/s', 'stock pipeline img/s', 'ratio'], rows)
+
+
+def _per_image(record):
+    """Seconds per image without start-up: (7-image run - 1-image run) / 6."""
+    return (_d(record['seconds_7_images']) - _d(record['seconds_1_image'])) / 6
+
+
+def cpu_infer_tool_table():
+    main, fast = cpu_records('cpu-infer-tool')
+    rows = [[r['run'], r['precision'], f"{_dec(r['seconds_1_image'], 1)} s",
+             f"{_dec(r['seconds_7_images'], 1)} s", f'{_dec(_per_image(r), 2)} s', ratio]
+            for r, ratio in ((main, ''),
+                             (fast, f'**{_dec(_per_image(main) / _per_image(fast), 1)}×**'))]
+    return markdown_table(['`tools/infer.py`', 'precision (its `precision:` line)', '1 image',
+                           '7 images', 'per image', ''], rows, 'llrrrr')
+
+
+def cpu_fast_bf16_phrase():
+    """README: the fast_bf16 inference ratio against stock fp32, over its runs."""
+    ratios = [r['ratio'] for r in cpu_records('cpu-infer') + cpu_records('cpu-remeasured')
+              if r['run'].startswith('fast_bf16 (') or r['run'].startswith('fast_bf16 inference')]
+    return (f'{_span(ratios, 1, lambda v: _dec(v, 1))}× faster than stock fp32 '
+            f'(bf16 on AMX; {len(ratios)} runs')
+
+
+def cpu_infer_tool_phrase():
+    main, fast = cpu_records('cpu-infer-tool')
+    return (f'{_dec(_per_image(main) / _per_image(fast), 1)}× faster than with the main config '
+            f'({_dec(_per_image(fast), 2)} vs {_dec(_per_image(main), 2)} s per 1024² image')
+
+
+def demo_bf16_phrase():
+    record = next(r for r in read_jsonl(DEMO) if r['kind'] == 'bf16 inference')
+    return f"mAP50 {_dec(record['mAP50'], 3)} vs {_dec(record['float32_mAP50'], 3)}"
 
 
 # --- phantom accuracy ---------------------------------------------------------------------------
@@ -368,6 +429,13 @@ def nih_cv_folds_table():
                           rows, 'rrrr')
 
 
+def nih_fold_time_phrase():
+    folds = _load_json(NIH / 'cv_summary.json')['fold_rows']
+    minutes = [f['train_seconds'] / 60 for f in folds]
+    return (f"{_span(minutes, 1, '{:.1f}'.format)} min per cross-validation fold of "
+            f"{_span([f['n_train'] for f in folds], 0, str)} training images")
+
+
 def nih_cv_pooled_phrase():
     summary = _load_json(NIH / 'cv_summary.json')
     folds = statistics.fmean(f['ap50'] for f in summary['fold_rows'])
@@ -417,6 +485,10 @@ TABLES = [
     DerivedTable('gpu-first-run', BENCHMARKS, lambda: _gpu_suite_table('first run')),
     DerivedTable('gpu-steady', BENCHMARKS, gpu_steady_table),
     DerivedTable('gpu-breakdown', BENCHMARKS, gpu_breakdown_table),
+    DerivedTable('cpu-infer', BENCHMARKS, lambda: cpu_table('cpu-infer')),
+    DerivedTable('cpu-infer-tool', BENCHMARKS, cpu_infer_tool_table),
+    DerivedTable('cpu-train', BENCHMARKS, lambda: cpu_table('cpu-train')),
+    DerivedTable('cpu-data', BENCHMARKS, cpu_data_table),
     DerivedTable('phantom-levers', BENCHMARKS, phantom_levers_table),
     DerivedTable('phantom-emulated', BENCHMARKS, phantom_emulated_table),
     DerivedTable('phantom-current-code', BENCHMARKS, phantom_current_code_table),
@@ -438,7 +510,11 @@ PHRASES = [
     DerivedPhrase('label-sets-spread', README, label_sets_spread_phrase),
     DerivedPhrase('label-sets-gain', README, label_sets_phrase),
     DerivedPhrase('demo-image-level', README, demo_run_phrase),
+    DerivedPhrase('cpu-fast-bf16', README, cpu_fast_bf16_phrase),
+    DerivedPhrase('cpu-infer-tool', README, cpu_infer_tool_phrase),
+    DerivedPhrase('demo-bf16-inference', README, demo_bf16_phrase),
     DerivedPhrase('nih-cv-pooled', README, nih_cv_pooled_phrase),
+    DerivedPhrase('nih-fold-time', README, nih_fold_time_phrase),
 ]
 
 
