@@ -436,6 +436,26 @@ def nih_fold_time_phrase():
             f"{_span([f['n_train'] for f in folds], 0, str)} training images")
 
 
+def _nih_errors():
+    return _load_json(NIH / 'analysis' / 'errors.json')
+
+
+def nih_false_heart_boxes_phrase():
+    confusion = _load_json(NIH / 'analysis' / 'confusion.json')
+    background = confusion['labels'].index('background')
+    heart = confusion['labels'].index('Cardiomegaly')
+    return f"{confusion['matrix'][background][heart]} false heart boxes"
+
+
+def nih_error_cost_phrases():
+    overall = _nih_errors()['overall']['delta_ap50']
+    heart = _nih_errors()['per_class']['Cardiomegaly']['delta_ap50']
+    return [f"would add {overall['all_false_positives']:.2f} mAP50",
+            f"every missed lesion {overall['all_false_negatives']:.2f}",
+            f"cost {heart['both']:.2f} and background",
+            f"boxes {heart['background']:.2f})"]
+
+
 def nih_cv_pooled_phrase():
     summary = _load_json(NIH / 'cv_summary.json')
     folds = statistics.fmean(f['ap50'] for f in summary['fold_rows'])
@@ -515,6 +535,10 @@ PHRASES = [
     DerivedPhrase('demo-bf16-inference', README, demo_bf16_phrase),
     DerivedPhrase('nih-cv-pooled', README, nih_cv_pooled_phrase),
     DerivedPhrase('nih-fold-time', README, nih_fold_time_phrase),
+    DerivedPhrase('nih-false-heart-boxes', README, nih_false_heart_boxes_phrase),
+] + [
+    DerivedPhrase(f'nih-error-cost-{k}', README, lambda k=k: nih_error_cost_phrases()[k])
+    for k in range(4)
 ]
 
 
