@@ -38,7 +38,8 @@ PHANTOM = RECORDS / 'phantom_accuracy_2026-11-26.jsonl'
 DEMO = RECORDS / 'demo_2026-11-26.jsonl'
 CPU = RECORDS / 'cpu_benchmark_2026-11-26.jsonl'
 NIH = RECORDS / 'nih_cv'
-README, BENCHMARKS = 'README.md', 'docs/benchmarks.md'
+ANCHORS = RECORDS / 'chestxdet_anchor_coverage.json'
+README, BENCHMARKS, ANCHOR_DOC = 'README.md', 'docs/benchmarks.md', 'docs/anchors.md'
 MIB_PER_GIB = 1024
 
 
@@ -380,6 +381,53 @@ def label_sets_phrase():
             f'{_signed(_mean(gains))} (per seed {", ".join(_signed(g) for g in gains)})')
 
 
+# --- anchor coverage of ChestX-Det (raw tool output) --------------------------------------------
+
+def _coverage(run):
+    return _load_json(ANCHORS)[run]['anchor_coverage']
+
+
+def _covered(entry):
+    return f"{100 * entry['covered']['0.5']:.1f} %"
+
+
+def anchor_coverage_table():
+    """docs/anchors.md: share of train.json boxes whose best anchor reaches IoU 0.5, per config;
+    bold where the two configs differ."""
+    default, small = _coverage('train_default'), _coverage('train_small_anchors')
+    rows = []
+    for name in list(default['per_class']) + ['all']:
+        a = default['all'] if name == 'all' else default['per_class'][name]
+        b = small['all'] if name == 'all' else small['per_class'][name]
+        cells = [_covered(a), _covered(b)]
+        if cells[0] != cells[1] and name != 'all':
+            cells = [f'**{c}**' for c in cells]
+        rows.append([name, a['boxes']] + cells)
+    small_name = 'anchors/retinanet_r101_fpn_10e_chestxdet_small-anchors.py'
+    return markdown_table(['class', 'boxes', 'default (`retinanet_r101_fpn_10e_chestxdet.py`)',
+                           f'small anchors (`{small_name}`)'], rows)
+
+
+def anchor_median_phrase():
+    default, small = _coverage('train_default'), _coverage('train_small_anchors')
+    parts = [f"{name}{':' if k == 0 else ''} {default['per_class'][name]['median_best_iou']:.3f} → "
+             f"{small['per_class'][name]['median_best_iou']:.3f}"
+             for k, name in enumerate(('Calcification', 'Nodule'))]
+    return 'Median best-anchor IoU, ' + '; '.join(parts)
+
+
+def anchor_test_phrase():
+    test = _coverage('test_default')['per_class']
+    return 'covers ' + ', '.join(f'{name} {_covered(test[name])}' for name in (
+        'Calcification', 'Nodule', 'Atelectasis', 'Fibrosis'))
+
+
+def anchor_readme_phrase():
+    default, small = _coverage('train_default'), _coverage('train_small_anchors')
+    calc = [c['per_class']['Calcification']['covered']['0.5'] for c in (default, small)]
+    return f'Calcification coverage {100 * calc[0]:.0f} % → {100 * calc[1]:.0f} %'
+
+
 # --- the demo ----------------------------------------------------------------------------------
 
 def demo_table():
@@ -513,6 +561,7 @@ TABLES = [
     DerivedTable('phantom-emulated', BENCHMARKS, phantom_emulated_table),
     DerivedTable('phantom-current-code', BENCHMARKS, phantom_current_code_table),
     DerivedTable('label-sets', README, label_sets_table),
+    DerivedTable('anchor-coverage', ANCHOR_DOC, anchor_coverage_table),
     DerivedTable('demo', README, demo_table),
     DerivedTable('nih-cv-classes', README, nih_cv_classes_table),
     DerivedTable('nih-cv-folds', README, nih_cv_folds_table),
@@ -530,6 +579,9 @@ PHRASES = [
     DerivedPhrase('label-sets-spread', README, label_sets_spread_phrase),
     DerivedPhrase('label-sets-gain', README, label_sets_phrase),
     DerivedPhrase('demo-image-level', README, demo_run_phrase),
+    DerivedPhrase('anchor-median', ANCHOR_DOC, anchor_median_phrase),
+    DerivedPhrase('anchor-test', ANCHOR_DOC, anchor_test_phrase),
+    DerivedPhrase('anchor-readme', README, anchor_readme_phrase),
     DerivedPhrase('cpu-fast-bf16', README, cpu_fast_bf16_phrase),
     DerivedPhrase('cpu-infer-tool', README, cpu_infer_tool_phrase),
     DerivedPhrase('demo-bf16-inference', README, demo_bf16_phrase),
