@@ -37,6 +37,7 @@ GPU = RECORDS / 'gpu_h200_2026-11-26.jsonl'
 PHANTOM = RECORDS / 'phantom_accuracy_2026-11-26.jsonl'
 DEMO = RECORDS / 'demo_2026-11-26.jsonl'
 CPU = RECORDS / 'cpu_benchmark_2026-11-26.jsonl'
+PHANTOM_ANCHORS = RECORDS / 'phantom_anchors_2026-11-26.jsonl'
 NIH = RECORDS / 'nih_cv'
 ANCHORS = RECORDS / 'chestxdet_anchor_coverage.json'
 README, BENCHMARKS, ANCHOR_DOC = 'README.md', 'docs/benchmarks.md', 'docs/anchors.md'
@@ -428,6 +429,62 @@ def anchor_readme_phrase():
     return f'Calcification coverage {100 * calc[0]:.0f} % → {100 * calc[1]:.0f} %'
 
 
+def _phantom_anchor_runs(experiment, epoch):
+    runs = {}
+    for r in read_jsonl(PHANTOM_ANCHORS):
+        if r['experiment'] == experiment and r.get('epoch') == epoch:
+            runs.setdefault(r['setting'], {})[r['class']] = r
+    return runs['default anchors'], runs['small anchors']
+
+
+def phantom_anchor_table(experiment, epoch, header, bold_froc):
+    """docs/anchors.md: per-class AP50 (FROC) of the two anchor settings, the larger in bold; the
+    mean row is the transcribed one (of the runs' unrounded values)."""
+    default, small = _phantom_anchor_runs(experiment, epoch)
+
+    def cells(a, b, key):
+        x, y = _dec(a[key], 3), _dec(b[key], 3)
+        if x == y:
+            return x, y
+        return (f'**{x}**', y) if a[key] > b[key] else (x, f'**{y}**')
+
+    rows = []
+    for name in default:
+        ap = cells(default[name], small[name], 'ap50')
+        froc = (cells(default[name], small[name], 'froc') if bold_froc
+                else (_dec(default[name]['froc'], 3), _dec(small[name]['froc'], 3)))
+        rows.append([name, f'{ap[0]} ({froc[0]})', f'{ap[1]} ({froc[1]})'])
+    return markdown_table(header, rows)
+
+
+def phantom_anchor_mean_phrase():
+    default, small = _phantom_anchor_runs('phantom 1024², anchors', 6)
+    gap = {name: _d(small[name]['ap50']) - _d(default[name]['ap50']) for name in default}
+    return (f"Calcification\n{_signed(gap['Calcification'])}, Nodule {_signed(gap['Nodule'])} "
+            f"at epoch 6) and the mean ({_signed(gap['mean'])})")
+
+
+def phantom_anchor_epoch3_phrase():
+    default, small = _phantom_anchor_runs('phantom 1024², anchors', 3)
+    def ap(runs, name):
+        return _dec(runs[name]['ap50'], 3)
+
+    return (f"Calcification AP50 {ap(default, 'Calcification')} →\n"
+            f"{ap(small, 'Calcification')}, Nodule {ap(default, 'Nodule')} → {ap(small, 'Nodule')} "
+            f"(mean {ap(default, 'mean')} → {ap(small, 'mean')})")
+
+
+def anchor_cpu_cost_phrase():
+    infer, train = [r for r in read_jsonl(PHANTOM_ANCHORS)
+                    if r['experiment'] == 'small-anchor cost, CPU']
+
+    def cost(r):
+        change = 100 * (_d(r['small_anchors_s']) / _d(r['default_s']) - 1)
+        return (f"{_dec(r['default_s'], 2)} → {_dec(r['small_anchors_s'], 2)} s "
+                f"(+{_dec(change, 0)} %)")
+    return f'inference at 1024²\n{cost(infer)}, a training step at 512² {cost(train)}'
+
+
 # --- the demo ----------------------------------------------------------------------------------
 
 def demo_table():
@@ -562,6 +619,13 @@ TABLES = [
     DerivedTable('phantom-current-code', BENCHMARKS, phantom_current_code_table),
     DerivedTable('label-sets', README, label_sets_table),
     DerivedTable('anchor-coverage', ANCHOR_DOC, anchor_coverage_table),
+    DerivedTable('phantom-anchors-256', ANCHOR_DOC, lambda: phantom_anchor_table(
+        'phantom 256², anchors', 12,
+        ['AP50 (FROC)', 'phantom default (anchor scales 2, 2.52, 3.17)',
+         'phantom small anchors (1, 1.41, 2, 2.52, 3.17)'], False)),
+    DerivedTable('phantom-anchors-1024', ANCHOR_DOC, lambda: phantom_anchor_table(
+        'phantom 1024², anchors', 6, ['AP50 (FROC), val epoch 6', 'default anchors (32-406 px)',
+                                      'small anchors (16-406 px)'], True)),
     DerivedTable('demo', README, demo_table),
     DerivedTable('nih-cv-classes', README, nih_cv_classes_table),
     DerivedTable('nih-cv-folds', README, nih_cv_folds_table),
@@ -582,6 +646,9 @@ PHRASES = [
     DerivedPhrase('anchor-median', ANCHOR_DOC, anchor_median_phrase),
     DerivedPhrase('anchor-test', ANCHOR_DOC, anchor_test_phrase),
     DerivedPhrase('anchor-readme', README, anchor_readme_phrase),
+    DerivedPhrase('phantom-anchors-gain', ANCHOR_DOC, phantom_anchor_mean_phrase),
+    DerivedPhrase('phantom-anchors-epoch3', ANCHOR_DOC, phantom_anchor_epoch3_phrase),
+    DerivedPhrase('anchor-cpu-cost', ANCHOR_DOC, anchor_cpu_cost_phrase),
     DerivedPhrase('cpu-fast-bf16', README, cpu_fast_bf16_phrase),
     DerivedPhrase('cpu-infer-tool', README, cpu_infer_tool_phrase),
     DerivedPhrase('demo-bf16-inference', README, demo_bf16_phrase),
