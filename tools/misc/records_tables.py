@@ -186,6 +186,52 @@ def gpu_folded_memory_phrase():
     return f'{100 * (1 - ours / stock):.0f} % less memory: {ours:.0f} vs {stock:.0f} MiB'
 
 
+def _times(a, b, places):
+    """``a / b`` as ``'1.23×'``."""
+    return _dec(_d(a) / _d(b), places) + '×'
+
+
+def _second(label):
+    return gpu_records('second run', label)[0]
+
+
+def gpu_docs_phrases():
+    """docs/benchmarks.md: the numbers its GPU bullets read off the second run's rows."""
+    second = gpu_records('second run')
+    noise = [r['stock']['img_per_s'] for r in second if r['ours']['task'] == 'train'
+             and r['stock']['batch_size'] == 8 and r['stock']['amp'] == 'fp16']
+    e2e_stock = [r['stock']['img_per_s'] for r in second + gpu_records(
+        'second run, third call (fresh machine)') if r['ours']['data'] == 'disk'
+        and r['ours']['task'] == 'train']
+
+    def ratio(label):
+        return _dec(_ratio(_second(label)), 2) + '×'
+
+    nhwc, nchw = _second('train-fast_amp-bf16-batch16'), _second('train-fast_amp-bf16-batch16-nchw')
+    batch32 = _second('train-fast_amp-bf16-batch32')
+    loader = _second('data-fast-gray')['ours']['img_per_s']
+    steps = [_second(label)['ours']['img_per_s'] for label in (
+        'e2e-fast_amp-bf16', 'train-fast_amp-bf16-batch16', 'train-fast_amp_compile')]
+    return [
+        f"ranged {_span(noise, 1).replace('–', '-')} img/s across this run",
+        f"stock trains at {_span(e2e_stock, 0).replace('–', '-')} img/s",
+        f"targets **{ratio('train-main-fp16+batched_targets')}**",
+        f"fused SGD {ratio('train-main-fp16+fused_sgd')}, frozen",
+        f"BN affine {ratio('train-main-fp16+frozen_bn_affine')}",
+        f"channels_last alone {ratio('train-main-fp16+channels_last')}, cuDNN autotuning "
+        f"{ratio('train-main-fp16+cudnn_benchmark')}, bf16 {ratio('train-main-bf16+f32_focal')}",
+        f"worth {_dec(_d(nhwc['ours']['img_per_s']) / _d(nchw['ours']['img_per_s']), 2)}×",
+        f"({_dec(nhwc['ours']['img_per_s'], 1)} vs {_dec(nchw['ours']['img_per_s'], 1)} img/s "
+        'without it)',
+        f"Batch 32 gives {_dec(batch32['ours']['img_per_s'], 1)} img/s "
+        f"({_dec(_ratio(batch32), 2)}×)",
+        f"{_dec(loader, 0)} img/s (gray decode, 12 workers) = **{_times(loader, steps[0], 1)}** "
+        f"the end-to-end step's {_dec(steps[0], 0)} img/s, {_times(loader, steps[1], 1)} the "
+        f"synthetic step's {_dec(steps[1], 0)}, {_times(loader, steps[2], 2)} the compiled "
+        f"step's {_dec(steps[2], 0)}",
+    ]
+
+
 def gpu_steady_table():
     rows = [[r['label'], _dec(r['ours_img_per_s'], 1), _dec(r['stock_img_per_s'], 1),
              _dec(_d(r['ours_img_per_s']) / _d(r['stock_img_per_s']), 2)
@@ -355,6 +401,14 @@ def phantom_bf16_phrase():
     gaps = [_gap(bf16, base, s) for s in sorted(base)]
     return (f'scored {_dec(-_mean(gaps), 3)} mAP50 below float32 ({len(gaps)} seeds, one run each, '
             f'lower in {sum(g < 0 for g in gaps)} of {len(gaps)})')
+
+
+def phantom_paired_t_phrase():
+    """docs/benchmarks.md: the paired t statistic of bf16 against float32 over the seeds."""
+    base, bf16 = phantom('baseline float32'), phantom('fast bf16')
+    gaps = [float(_gap(bf16, base, s)) for s in sorted(base)]
+    t = statistics.fmean(gaps) / (statistics.stdev(gaps) / len(gaps) ** 0.5)
+    return f'paired t ≈ {t:.1f} with {len(gaps) - 1} degrees of freedom'.replace('-', '−')
 
 
 def phantom_fp16_phrase():
@@ -654,10 +708,14 @@ PHRASES = [
     DerivedPhrase('demo-bf16-inference', README, demo_bf16_phrase),
     DerivedPhrase('nih-cv-pooled', README, nih_cv_pooled_phrase),
     DerivedPhrase('nih-fold-time', README, nih_fold_time_phrase),
+    DerivedPhrase('phantom-paired-t', BENCHMARKS, phantom_paired_t_phrase),
     DerivedPhrase('nih-false-heart-boxes', README, nih_false_heart_boxes_phrase),
 ] + [
     DerivedPhrase(f'nih-error-cost-{k}', README, lambda k=k: nih_error_cost_phrases()[k])
     for k in range(4)
+] + [
+    DerivedPhrase(f'gpu-docs-{k}', BENCHMARKS, lambda k=k: gpu_docs_phrases()[k])
+    for k in range(10)
 ]
 
 
