@@ -8,7 +8,9 @@
         --config configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py --out stats/train
 
 Prints boxes and images per class, negatives, boxes per image, box width/height percentiles per
-class and the class co-occurrence matrix (images holding both classes). With --config, also the
+class, the class co-occurrence matrix (images holding both classes) and the boxes with several
+classes (identical coordinates in one image: positions, exact class sets, pairs held; and boxes
+repeated with their own class). With --config, also the
 anchor coverage per class: the share of boxes whose best anchor of that config (boxes scaled as its
 training Resize scales an --image-size image) reaches IoU 0.5 and the assigner's pos_iou_thr.
 With --out, writes DIR/stats.txt (the tables), DIR/stats.json and DIR/cooccurrence.png.
