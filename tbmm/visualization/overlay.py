@@ -1,5 +1,8 @@
 """Box overlays on chest X-rays: class-coloured boxes, labels, legend, ground truth vs prediction.
 
+One concept: the overlay's layout and its drawing share one size style, font and palette, and a
+layout is only ever made to be drawn, so they stay one module.
+
 Drawing is plain OpenCV on ``uint8`` RGB arrays (no display, no matplotlib), so it is fast enough to
 run over a whole test set. Records are in the annotation format of :mod:`tbmm.datasets.annotations`:
 ``{"file_name", "syms", "boxes": [[x1, y1, x2, y2]], optional "scores"}``.

@@ -1,5 +1,8 @@
 """Bootstrap confidence intervals of the evaluation metrics, resampling images or patients.
 
+One concept: one vectorised resampling of every metric; its weighted-count kernels share the
+rankings (``_Sequence``) and blocks of :class:`BootstrapCase`, so they stay one module.
+
 :func:`bootstrap_intervals` draws ``n_resamples`` resamples of the evaluation set with replacement,
 either image by image or, given a group id per image (:func:`group_ids`: one patient), group by
 group, so that a patient's images are always drawn together. Each metric is recomputed on every
