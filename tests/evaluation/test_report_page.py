@@ -1,6 +1,7 @@
 """tools/analysis_tools/report.py and tbmm.evaluation.report_page: one self-contained HTML page holding every part
 of an evaluation, checked by parsing it and by rendering it in headless Chromium."""
 import base64
+import importlib.util
 import json
 import os.path as osp
 import sys
@@ -22,6 +23,7 @@ from tbmm.evaluation.report_page import (
 )
 from tbmm.utils import run_cli
 from tests.evaluation.analysis_cases import record
+from tests.engine.tool_runs import tool_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REAL = osp.join(REPO_ROOT, 'tests', 'fixtures', 'real')
@@ -202,13 +204,16 @@ def test_galleries_and_learning_curves_are_in_the_page(report):
     assert 'Mass: Mass_pr.png' not in alts  # no ground truth, no curves
 
 
+def load_tool(name):
+    """A tool's module, loaded from its file (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f'{name}_tool', osp.join(REPO_ROOT, tool_path(name)))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_report_from_the_evaluate_cli_files(tmp_path, capsys):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-    try:
-        import evaluate
-        import report as report_tool
-    finally:
-        sys.path.pop(0)
+    evaluate, report_tool = load_tool('evaluate'), load_tool('report')
     write_annotations(tmp_path / 'pred.json', predictions())
     ann = osp.join(REAL, 'chestxdet_real.json')
     out = tmp_path / 'eval'
@@ -237,11 +242,7 @@ def test_report_from_the_evaluate_cli_files(tmp_path, capsys):
 
 
 def test_bad_sources_give_one_error_line(tmp_path, capsys):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-    try:
-        import report as report_tool
-    finally:
-        sys.path.pop(0)
+    report_tool = load_tool('report')
 
     def error_line(argv):
         assert run_cli(report_tool.main, argv) == 2

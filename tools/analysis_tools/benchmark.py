@@ -14,6 +14,9 @@ Examples:
     python tools/analysis_tools/benchmark.py CONFIG --task data --data $DATA
     # where a training step's time goes (and torch.profiler's table)
     python tools/analysis_tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
+    # the ONNX runtime (python -m tbmm.deploy) against stock MMDetection, R-101 at 1024², one thread each
+    python tools/analysis_tools/benchmark.py --task infer --backend onnxruntime --compare-stock \
+        --threads 1 --iters 5 --warmup 1 --json work_dirs/onnx_speed.jsonl
     # the GPU suite (tools/analysis_tools/benchmark_suites.py): every lever and mode against stock, one process
     python tools/analysis_tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
 """
@@ -75,7 +78,23 @@ def parse_args(argv=None):
     parser.add_argument('--label', default=None, help='a name for this run in the JSON output')
     parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
                         help='override config settings, e.g. model.channels_last=False')
+    parser.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch',
+                        help="onnxruntime (with --task infer --compare-stock): stock MMDetection's "
+                        "R-101 RetinaNet (the main configs' network) exported to ONNX and run by "
+                        "tbmm.deploy against the same model in MMDetection, turn about, on one "
+                        "synthetic radiograph of --image-size; a config only gives its classes")
+    parser.add_argument('--threads', type=int, default=None,
+                        help="--backend onnxruntime: torch's and onnxruntime's intra-op threads")
+    parser.add_argument('--providers', nargs='+', default=['CPUExecutionProvider'],
+                        help='--backend onnxruntime: onnxruntime execution providers')
     args = parser.parse_args(argv)
+    if args.backend == 'onnxruntime':
+        if args.task != 'infer' or not args.compare_stock or args.suite or args.breakdown:
+            parser.error('--backend onnxruntime times inference against stock: give --task infer '
+                         '--compare-stock (no --suite, no --breakdown)')
+        if args.iters < 1 or args.warmup < 0 or args.image_size < 64:
+            parser.error('--iters must be >= 1, --warmup >= 0 and --image-size >= 64')
+        return args
     if args.suite is None and args.config is None:
         parser.error('give a config, or --suite')
     if args.profile and not args.breakdown:
@@ -109,6 +128,29 @@ def run_suite_cli(args, device):
     return records
 
 
+def run_onnx_cli(args):
+    from tbmm.apis.onnx_speed import compare_onnx_with_stock
+    from tbmm.deploy.runtime import check_providers
+
+    check_providers(args.providers)
+    classes = None
+    if args.config:
+        from tbmm.apis.config import config_classes, load_config
+        classes = config_classes(load_config(args.config, _parse_cfg_options(args.cfg_options)))
+    result = compare_onnx_with_stock(size=args.image_size, iters=args.iters, warmup=args.warmup,
+                                     threads=args.threads, classes=classes,
+                                     providers=args.providers)
+    detections = result['detections']
+    print(f"{result['size']}² image, float32, {result['iters']} timed run(s) each, threads "
+          f"{result['threads'] or 'default'} ({', '.join(result['providers'])})")
+    print(f"mmdet-stock:  {result['stock_median_s']:.3f} s/img (median)")
+    print(f"onnxruntime:  {result['onnx_median_s']:.3f} s/img (median)")
+    print(f"ratio (stock time / onnxruntime time): {result['ratio']:.2f}x")
+    print(f"detections:   stock {detections['stock']}, onnxruntime {detections['onnx']}, "
+          f"largest score difference {detections['max_score_diff']}")
+    return dict(result, label=args.label, backend='onnxruntime', config=args.config)
+
+
 def exit_status(result):
     """``run_cli``'s code for a user mistake; 1 when a run failed (a suite run, or the stock side
     of --compare-stock, whose ratio then is missing); else 0."""
@@ -121,6 +163,8 @@ def exit_status(result):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.backend == 'onnxruntime':
+        return _write_json(args, run_onnx_cli(args))
     import torch
 
     from tbmm.benchmark import (
@@ -171,11 +215,16 @@ def main(argv=None):
         ours = run_benchmark(args.config, settings, cfg_options)
         print(format_result(ours))
         record.update(ours=ours.as_dict())
+    return _write_json(args, record)
+
+
+def _write_json(args, record):
+    """Append ``record`` to ``--json`` (with the command that made it); return it."""
     if args.json:
         from tbmm.utils import ensure_parent_dir
         ensure_parent_dir(args.json)
         with open(args.json, 'a') as f:
-            f.write(json.dumps(record) + '\n')
+            f.write(json.dumps(dict(record, command=' '.join(['python', *sys.argv]))) + '\n')
     return record
 
 
