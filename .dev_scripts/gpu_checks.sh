@@ -2,6 +2,9 @@
 # The GPU checks of docs/benchmarks.md and docs/anchors.md, in parts that each fit a 10-minute
 # window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
+#   bash .dev_scripts/gpu_checks.sh pytest     # ~2 min est.: the GPU-only tests (marker cuda,
+#                                       #   tests/gpu/): fp16 AMP steps, mmcv's CUDA focal loss,
+#                                       #   the batched heads on CUDA; log and JUnit XML to OUT_DIR
 #   bash .dev_scripts/gpu_checks.sh speed      # ~6 min: the benchmark suite and the training step's
 #                                       #   breakdown
 #   bash .dev_scripts/gpu_checks.sh compile    # ~6 min: the torch.compile rows (fp16 first), appended
@@ -19,7 +22,8 @@
 # (the runs then share the GPU: longer).
 #
 # Results go to OUT_DIR (default $OUT, else work_dirs/gpu_checks). Needs a CUDA torch with
-# mmcv 2.1.0's CUDA ops, mmdet 3.3.0 and this package on the path; no internet.
+# mmcv 2.1.0's CUDA ops, mmdet 3.3.0 and this package on the path (pytest too for `pytest`); no
+# internet. What to carry to an offline GPU machine: .dev_scripts/gpu_checks.md.
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
   echo "Usage: see the comment at the top of $0:"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
 fi
@@ -42,6 +46,17 @@ benchmark_data() {
 }
 
 case "${1:-}" in
+  pytest)
+    # CI=true: a GPU test that skips (no CUDA device, mmcv without CUDA ops) fails the run instead
+    # of passing unnoticed, and without a device they are deselected: "no tests ran", exit 5.
+    # Only the folder of the GPU tests (CUDA_TESTS): collecting the whole suite would import the
+    # test modules of extras (onnx, pydicom, ...) the GPU machine may not have.
+    CI=true "$PYTHON" -m pytest -m cuda -p no:cacheprovider -rA ${CUDA_TESTS:-tests/gpu} \
+      --junitxml "$OUT_DIR/pytest_cuda.xml" 2>&1 | tee "$OUT_DIR/pytest_cuda.log"
+    status=${PIPESTATUS[0]}
+    echo "pytest -m cuda: exit $status" | tee -a "$OUT_DIR/pytest_cuda.log"
+    exit "$status"
+    ;;
   speed)
     # 2026-11-26 on the H200: suite ~290 s, breakdown ~40 s.
     bash .dev_scripts/gpu_benchmark.sh
@@ -126,7 +141,7 @@ torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes
 PY
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
     exit 2
     ;;
 esac

@@ -16,8 +16,13 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch.utils.data import Dataset
 
 from tbmm import checkpoint as tbmm_checkpoint
-from tbmm.checkpoint import (UNSAFE_LOAD_ENV, CheckpointReadError, UnsafeCheckpointError,
-                             allow_unsafe_checkpoint_loading, setup_checkpoint_loading)
+from tbmm.checkpoint import (
+    UNSAFE_LOAD_ENV,
+    CheckpointReadError,
+    UnsafeCheckpointError,
+    allow_unsafe_checkpoint_loading,
+    setup_checkpoint_loading,
+)
 
 pytestmark = pytest.mark.skipif(not tbmm_checkpoint.WEIGHTS_ONLY_SUPPORTED,
                                 reason='weights-only loading is enforced from torch 2.6')

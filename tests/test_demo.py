@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tbmm.datasets.annotations import read_annotations
 from demo.phantom_demo import run_demo
+from tbmm.datasets.annotations import read_annotations
 
 
 @pytest.fixture(scope='module')

@@ -28,8 +28,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import load_state_dict
 
-from tbmm.apis.inference import apply_tta_pipeline, init_model
 from tbmm.apis.config import RunConfigError, load_config
+from tbmm.apis.inference import apply_tta_pipeline, init_model
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
 from tbmm.models.test_time_augs import fuse_samples, load_weighted_boxes_fusion
 

@@ -27,10 +27,10 @@ from mmengine.registry import init_default_scope
 
 from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
-from tbmm.setup_env import register_all_modules
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.errors import MissingExtraError
 from tbmm.models.test_time_augs import WBFTTAModel
+from tbmm.setup_env import register_all_modules
 
 __all__ = ['Prediction', 'apply_tta_config', 'apply_tta_pipeline', 'build_inference_pipeline',
            'build_tta_model', 'inference_pipeline_cfg', 'init_model', 'iter_predictions',

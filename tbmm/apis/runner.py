@@ -12,8 +12,7 @@ import os.path as osp
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from tbmm.apis.config import (CONFIG_SUFFIXES, RunConfigError, config_classes,  # noqa: F401
-                              load_config)
+from tbmm.apis.config import CONFIG_SUFFIXES, RunConfigError, config_classes, load_config  # noqa: F401
 
 AMP_DTYPES = ('float16', 'bfloat16')
 def _runner_device():

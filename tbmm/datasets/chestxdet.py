@@ -10,8 +10,7 @@ from mmengine.logging import MMLogger, print_log
 from tbmm.classes import DEFAULT_CLASSES, class_color, covering_preset
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import ImageReadError, inspect_image
-from tbmm.datasets.validation import (DatasetBuildError, check_dataset_policies,  # noqa: F401
-                                      clip_box_to_image)
+from tbmm.datasets.validation import DatasetBuildError, check_dataset_policies, clip_box_to_image  # noqa: F401
 
 
 @DATASETS.register_module()

@@ -33,8 +33,16 @@ from tbmm.utils import ensure_parent_dir
 
 from .functional.class_curves import class_curves, operating_point
 from .functional.confusion import confusion_from_pairing, threshold_array
-from .functional.errors import (ERROR_TYPES, FP_KINDS, TIDE_NAMES, TRUE_POSITIVE, classify_errors,
-                                error_summary, gallery_selection, per_image_errors)
+from .functional.errors import (
+    ERROR_TYPES,
+    FP_KINDS,
+    TIDE_NAMES,
+    TRUE_POSITIVE,
+    classify_errors,
+    error_summary,
+    gallery_selection,
+    per_image_errors,
+)
 from .functional.froc import CHESTXDET_FROC_FPS
 from .functional.pairing import pair_records
 from .functional.score_thresholds import write_f1_thresholds

@@ -25,5 +25,12 @@ For the fast configs (configs/tb_retinanet/fast):
   into the convolutions (``layers.fold_frozen_batchnorm``), and optional ``torch.compile`` of the
   backbone, neck and head convolutions.
 """
-from tbmm.models import (data_preprocessors, dense_heads, detectors, layers, losses,  # noqa: F401
-                         test_time_augs, utils)
+from tbmm.models import (  # noqa: F401
+                         data_preprocessors,
+                         dense_heads,
+                         detectors,
+                         layers,
+                         losses,
+                         test_time_augs,
+                         utils,
+)

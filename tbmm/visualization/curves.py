@@ -5,9 +5,8 @@ in tests. Classes keep the colours of the box overlays (:func:`tbmm.visualizatio
 """
 import os
 
-from tbmm.classes import DEFAULT_CLASSES
+from tbmm.classes import DEFAULT_CLASSES, class_color
 from tbmm.utils import ensure_parent_dir
-from tbmm.classes import class_color
 
 
 def _figure(width=8, height=5):

@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from tbmm.analysis.anchors import (anchor_coverage, anchor_layout_from_config,
-                                   assigner_pos_iou_thr, input_size_of)
+from tbmm.analysis.anchors import (
+    anchor_coverage,
+    anchor_layout_from_config,
+    assigner_pos_iou_thr,
+    input_size_of,
+)
 from tbmm.apis.runner import load_config
 
 MAIN = 'configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py'

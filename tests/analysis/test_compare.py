@@ -3,8 +3,12 @@ import json
 
 import pytest
 
-from tbmm.analysis.compare import (common_validation_step, format_comparison, load_run_metrics,
-                                   run_labels)
+from tbmm.analysis.compare import (
+    common_validation_step,
+    format_comparison,
+    load_run_metrics,
+    run_labels,
+)
 
 
 def write_validation(work_dir, per_epoch):

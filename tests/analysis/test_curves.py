@@ -4,8 +4,12 @@ import os
 
 import pytest
 
-from tbmm.analysis.curves import (ScalarLogError, find_scalar_files, plot_training_curves,
-                                  read_training_log)
+from tbmm.analysis.curves import (
+    ScalarLogError,
+    find_scalar_files,
+    plot_training_curves,
+    read_training_log,
+)
 
 CLASSES = ('Consolidation', 'Effusion', 'Nodule')
 

@@ -81,8 +81,9 @@ def test_read_annotations_accepts_or_names_file_and_record(case):
 
 @pytest.fixture(scope='module')
 def build_dataset():
-    import tbmm.plugin  # noqa: F401  (registers the data set, as the configs' custom_imports do)
     from mmdet.registry import DATASETS
+
+    import tbmm.plugin  # noqa: F401  (registers the data set, as the configs' custom_imports do)
 
     def build(case):
         ann_file, img_dir = paths(case)

@@ -13,8 +13,15 @@ import pytest
 
 from tbmm.classes import NIH8_CLASSES
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.convert import (ConversionError, convert_nih, convert_vinbigdata, from_coco,
-                                   read_image_sizes, to_coco, write_coco)
+from tbmm.datasets.convert import (
+    ConversionError,
+    convert_nih,
+    convert_vinbigdata,
+    from_coco,
+    read_image_sizes,
+    to_coco,
+    write_coco,
+)
 from tbmm.datasets.convert.coco import _extent
 from tbmm.errors import MissingExtraError
 

@@ -10,10 +10,17 @@ import pytest
 
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.phantom import (MULTILABEL_PAIR, REAL_BOX_STATS, REFERENCE_IMAGE_SIZE,
-                                   class_probabilities, make_phantom_dataset,
-                                   render_phantom_image, sample_lesions, sample_phantom_image,
-                                   sample_thorax)
+from tbmm.datasets.phantom import (
+    MULTILABEL_PAIR,
+    REAL_BOX_STATS,
+    REFERENCE_IMAGE_SIZE,
+    class_probabilities,
+    make_phantom_dataset,
+    render_phantom_image,
+    sample_lesions,
+    sample_phantom_image,
+    sample_thorax,
+)
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'misc' / 'make_phantom.py'
 SIZE = 128

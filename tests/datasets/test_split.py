@@ -11,8 +11,14 @@ import pytest
 
 from tbmm.classes import CHESTXDET13_CLASSES, DEFAULT_CLASSES
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.split import (GroupPatternError, count_images_per_class, group_ids,
-                                  grouped_parts, kfold_records, split_records)
+from tbmm.datasets.split import (
+    GroupPatternError,
+    count_images_per_class,
+    group_ids,
+    grouped_parts,
+    kfold_records,
+    split_records,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / 'tests' / 'fixtures' / 'chestxdet_sample.json'

@@ -4,8 +4,17 @@ import json
 import subprocess
 import sys
 
-from tests.engine.tool_runs import (PREDICT_ALL, REPO, TINY_CONFIG, data_overrides, free_port,
-                                    run_tool, tail, tool_env, train_log_positions)
+from tests.engine.tool_runs import (
+    PREDICT_ALL,
+    REPO,
+    TINY_CONFIG,
+    data_overrides,
+    free_port,
+    run_tool,
+    tail,
+    tool_env,
+    train_log_positions,
+)
 
 # Odd on purpose: the distributed sampler pads rank 1 with a repeat of image 0, which the
 # evaluator has to drop again.

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from tbmm.engine.hooks import NonFiniteLossError, StopOnNonFiniteLossHook
-from tests.engine.tool_runs import (REPO, TINY_CONFIG, data_overrides, error_lines, run_tool,
-                                    tail)
+from tests.engine.tool_runs import REPO, TINY_CONFIG, data_overrides, error_lines, run_tool, tail
 
 
 def test_absurd_learning_rate_stops_train_py_before_the_nan_checkpoint(tiny_phantom, tmp_path):
@@ -40,10 +39,11 @@ def fake_runner(iteration=0, lr=1e-3):
 
 @pytest.fixture(scope='module')
 def tiny_model():
-    import tbmm.plugin  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
+
+    import tbmm.plugin  # noqa: F401
     register_all_modules(init_default_scope=False)
     torch.manual_seed(0)
     return MODELS.build(Config.fromfile(str(REPO / TINY_CONFIG)).model)

@@ -4,8 +4,14 @@ import json
 
 import torch
 
-from tests.engine.tool_runs import (PREDICT_ALL, TINY_CONFIG, data_overrides, load_checkpoint,
-                                    run_tool, tail)
+from tests.engine.tool_runs import (
+    PREDICT_ALL,
+    TINY_CONFIG,
+    data_overrides,
+    load_checkpoint,
+    run_tool,
+    tail,
+)
 
 
 def train(root, work_dir, seed):

@@ -4,8 +4,17 @@ import signal
 import subprocess
 import time
 
-from tests.engine.tool_runs import (REPO, TINY_CONFIG, data_overrides, load_checkpoint, run_tool,
-                                    tail, tool_command, tool_env, train_log_positions)
+from tests.engine.tool_runs import (
+    REPO,
+    TINY_CONFIG,
+    data_overrides,
+    load_checkpoint,
+    run_tool,
+    tail,
+    tool_command,
+    tool_env,
+    train_log_positions,
+)
 
 # Six iterations per epoch leave the kill a wide margin inside epoch 2.
 TRAIN_IMAGES, BATCH, EPOCHS = 12, 2, 3

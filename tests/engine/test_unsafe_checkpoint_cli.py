@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from tbmm.checkpoint import WEIGHTS_ONLY_SUPPORTED
-from tests.engine.tool_runs import (REPO, TINY_CONFIG, data_overrides, error_lines, run_tool,
-                                    tail)
+from tests.engine.tool_runs import REPO, TINY_CONFIG, data_overrides, error_lines, run_tool, tail
 
 pytestmark = pytest.mark.skipif(not WEIGHTS_ONLY_SUPPORTED,
                                 reason='weights-only loading is enforced from torch 2.6')
@@ -16,10 +15,11 @@ pytestmark = pytest.mark.skipif(not WEIGHTS_ONLY_SUPPORTED,
 @pytest.fixture(scope='module')
 def foreign_checkpoint(tmp_path_factory):
     """Weights of the tiny model plus an object of a class outside MMEngine's allow-list."""
-    import tbmm.plugin  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
+
+    import tbmm.plugin  # noqa: F401
     register_all_modules(init_default_scope=False)
     model = MODELS.build(Config.fromfile(str(REPO / TINY_CONFIG)).model)
     path = tmp_path_factory.mktemp('foreign') / 'foreign.pth'

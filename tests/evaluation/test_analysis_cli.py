@@ -9,7 +9,6 @@ import pytest
 
 from tbmm.datasets.annotations import read_annotations, write_annotations
 from tbmm.evaluation.functional import evaluate_records, format_table, load_thresholds
-
 from tests.evaluation.analysis_cases import record
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from tbmm.evaluation.functional import (baseline_predictions, box_prior_baseline,
-                                        evaluate_records, predict_baseline)
+from tbmm.evaluation.functional import (
+    baseline_predictions,
+    box_prior_baseline,
+    evaluate_records,
+    predict_baseline,
+)
 from tbmm.evaluation.functional.baseline import kmeans_boxes
 
 

@@ -9,8 +9,13 @@ import pytest
 
 from tbmm.datasets.annotations import write_annotations
 from tbmm.evaluation.functional import evaluate_records
-from tbmm.evaluation.functional.bootstrap import (BootstrapCase, bootstrap_intervals, ci_key,
-                                                  draw_counts, group_ids)
+from tbmm.evaluation.functional.bootstrap import (
+    BootstrapCase,
+    bootstrap_intervals,
+    ci_key,
+    draw_counts,
+    group_ids,
+)
 
 CLASSES = ('Nodule', 'Mass', 'Fracture')
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

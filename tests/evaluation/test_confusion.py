@@ -6,7 +6,6 @@ import pytest
 from tbmm.evaluation.functional import evaluate_records, match_detections
 from tbmm.evaluation.functional.confusion import confusion_matrix
 from tbmm.evaluation.functional.pairing import pair_records
-
 from tests.evaluation.analysis_cases import random_case, record
 
 

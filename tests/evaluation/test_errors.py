@@ -3,10 +3,15 @@ multi-class-box rule, per-image entries, and agreement with evaluate_records on 
 import pytest
 
 from tbmm.evaluation.functional import evaluate_records
-from tbmm.evaluation.functional.errors import (FP_KINDS, TRUE_POSITIVE, classify_errors,
-                                               error_summary, gallery_selection, per_image_errors)
+from tbmm.evaluation.functional.errors import (
+    FP_KINDS,
+    TRUE_POSITIVE,
+    classify_errors,
+    error_summary,
+    gallery_selection,
+    per_image_errors,
+)
 from tbmm.evaluation.functional.pairing import pair_records
-
 from tests.evaluation.analysis_cases import random_case, record
 
 CLASSES = ['Nodule', 'Mass']

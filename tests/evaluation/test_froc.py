@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 from scipy.interpolate import interp1d
 
-from tbmm.evaluation.functional import (evaluate_records, froc_sequence, match_detections,
-                                        recall_at_fp_rates)
+from tbmm.evaluation.functional import (
+    evaluate_records,
+    froc_sequence,
+    match_detections,
+    recall_at_fp_rates,
+)
 
 CLASSES = ('Nodule', 'Mass')
 

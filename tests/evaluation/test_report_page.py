@@ -4,7 +4,6 @@ import base64
 import importlib.util
 import json
 import os.path as osp
-import sys
 from html.parser import HTMLParser
 
 import cv2
@@ -22,8 +21,8 @@ from tbmm.evaluation.report_page import (
     write_report,
 )
 from tbmm.utils import run_cli
-from tests.evaluation.analysis_cases import record
 from tests.engine.tool_runs import tool_path
+from tests.evaluation.analysis_cases import record
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REAL = osp.join(REPO_ROOT, 'tests', 'fixtures', 'real')

@@ -4,11 +4,16 @@ import json
 import numpy as np
 import pytest
 
-from tbmm.evaluation.functional.thresholds import (THRESHOLDS_FORMAT, ThresholdError,
-                                                   format_thresholds_table, load_thresholds,
-                                                   parse_target, select_thresholds,
-                                                   write_thresholds)
 from tbmm.errors import UserInputError
+from tbmm.evaluation.functional.thresholds import (
+    THRESHOLDS_FORMAT,
+    ThresholdError,
+    format_thresholds_table,
+    load_thresholds,
+    parse_target,
+    select_thresholds,
+    write_thresholds,
+)
 
 G1, G2 = [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]
 ELSEWHERE = [50.0, 50.0, 60.0, 60.0]  # overlaps no ground truth: a false positive

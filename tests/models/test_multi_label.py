@@ -10,10 +10,20 @@ from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
 
 from tbmm.models.dense_heads import MultiLabelRetinaHead
 from tbmm.models.losses import Float32FocalLoss, MultiLabelFocalLoss
-from tbmm.models.utils import (decode_label_sets, encode_label_sets, merge_identical_boxes,
-                               merge_identical_gt_instances)
-from tests.models.test_batched_targets_retina_head import (EDGE_CASES, head_cfg, instances, metas,
-                                                           outputs, targets)
+from tbmm.models.utils import (
+    decode_label_sets,
+    encode_label_sets,
+    merge_identical_boxes,
+    merge_identical_gt_instances,
+)
+from tests.models.test_batched_targets_retina_head import (
+    EDGE_CASES,
+    head_cfg,
+    instances,
+    metas,
+    outputs,
+    targets,
+)
 
 C = 4
 

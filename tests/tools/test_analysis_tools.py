@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 from tests.engine.tool_runs import tool_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -5,8 +5,7 @@ import re
 import subprocess
 import sys
 
-from tbmm.datasets.phantom import make_phantom_dataset
-from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS
+from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS, make_phantom_dataset
 
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
 PHANTOM_FAST = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom_fast_bf16.py'

@@ -21,11 +21,11 @@ import time
 
 import numpy as np
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import write_annotations
 from tbmm.evaluation.functional import bootstrap_intervals, evaluate_records
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def synthetic_case(n_images, dets_per_image, seed=0, classes=DEFAULT_CLASSES, image_size=1024):

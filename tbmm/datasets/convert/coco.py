@@ -13,8 +13,13 @@ import os
 import os.path as osp
 
 from tbmm.datasets.annotations import read_annotations
-from tbmm.datasets.convert.common import (ConversionError, ConversionReport, check_box,
-                                          check_file_name, check_records)
+from tbmm.datasets.convert.common import (
+    ConversionError,
+    ConversionReport,
+    check_box,
+    check_file_name,
+    check_records,
+)
 
 
 def _extent(low, high):

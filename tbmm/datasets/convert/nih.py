@@ -8,9 +8,18 @@ height in the pixels of NIH's 1024x1024 images. Rows may carry trailing empty ce
 import os
 import os.path as osp
 
-from tbmm.datasets.convert.common import (ConversionError, ConversionReport, add_box, check_box,
-                                          check_file_name, check_records, parse_number, read_csv,
-                                          round_box, row_where)
+from tbmm.datasets.convert.common import (
+    ConversionError,
+    ConversionReport,
+    add_box,
+    check_box,
+    check_file_name,
+    check_records,
+    parse_number,
+    read_csv,
+    round_box,
+    row_where,
+)
 
 #: Side of NIH ChestX-ray14's images, the pixels the CSV's boxes are given in.
 NIH_IMAGE_SIZE = 1024

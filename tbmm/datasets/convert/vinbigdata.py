@@ -17,9 +17,20 @@ image.
 import os
 from collections import OrderedDict
 
-from tbmm.datasets.convert.common import (ConversionError, ConversionReport, add_box, check_box,
-                                          check_file_name, check_records, column_index, fit_row,
-                                          parse_number, read_csv, round_box, row_where)
+from tbmm.datasets.convert.common import (
+    ConversionError,
+    ConversionReport,
+    add_box,
+    check_box,
+    check_file_name,
+    check_records,
+    column_index,
+    fit_row,
+    parse_number,
+    read_csv,
+    round_box,
+    row_where,
+)
 from tbmm.errors import MissingExtraError
 
 NO_FINDING = 'No finding'

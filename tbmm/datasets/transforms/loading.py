@@ -1,7 +1,7 @@
 """Pipeline transform that loads chest X-rays (PNG/JPEG of any bit depth, DICOM) as 8-bit gray."""
 from mmcv.transforms import LoadImageFromFile
-from mmengine import fileio
 from mmdet.registry import TRANSFORMS
+from mmengine import fileio
 
 from tbmm.datasets.image_io import ImageReadError, decode_xray, read_xray
 

@@ -8,8 +8,15 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from tbmm.datasets.annotations import write_annotations
-from tbmm.evaluation.functional import (CHESTXDET_FROC_FPS, check_iou_threshold, evaluate_records,
-                                        flat_metrics, format_table, plot_froc, write_result_json)
+from tbmm.evaluation.functional import (
+    CHESTXDET_FROC_FPS,
+    check_iou_threshold,
+    evaluate_records,
+    flat_metrics,
+    format_table,
+    plot_froc,
+    write_result_json,
+)
 
 
 def _as_numpy(value):
