@@ -1,4 +1,5 @@
-"""tools/misc/make_phantom.py --demo-mix and .dev_scripts/phantom_compare.sh (side-by-side phantom training)."""
+"""tools/misc/make_phantom.py --demo-mix, .dev_scripts/phantom_compare.sh (side-by-side phantom
+training) and .dev_scripts/gpu_checks.sh's usage and pytest part."""
 import json
 import os
 import re
@@ -69,8 +70,23 @@ def test_compare_script_without_arguments_prints_usage(repo_root):
 
 
 def test_gpu_checks_without_a_part_prints_usage(repo_root):
-    proc = subprocess.run(['bash', '.dev_scripts/gpu_checks.sh'], cwd=repo_root, capture_output=True,
-                          text=True)
+    proc = subprocess.run(['bash', '.dev_scripts/gpu_checks.sh'], cwd=repo_root,
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert 'gpu_checks.sh speed' in proc.stdout and 'gpu_checks.sh accuracy' in proc.stdout
-    assert 'gpu_checks.sh fp16' in proc.stdout
+    assert 'gpu_checks.sh fp16' in proc.stdout and 'gpu_checks.sh pytest' in proc.stdout
+
+
+def test_gpu_checks_pytest_part_runs_the_gpu_tests_and_fails_without_a_gpu(repo_root, tmp_path):
+    import torch
+    proc = subprocess.run(['bash', '.dev_scripts/gpu_checks.sh', 'pytest'], cwd=repo_root,
+                          env=dict(os.environ, OUT_DIR=str(tmp_path)), capture_output=True,
+                          text=True, timeout=600)
+    log = (tmp_path / 'pytest_cuda.log').read_text()
+    assert (tmp_path / 'pytest_cuda.xml').is_file()
+    if torch.cuda.is_available():
+        assert proc.returncode == 0, log[-3000:]
+    else:  # CI=true deselects them: "no tests ran", which the device run must not take for a pass
+        assert proc.returncode == 5, log[-3000:]
+        assert 'CI=true without a CUDA device: deselected' in log
+        assert 'pytest -m cuda: exit 5' in log
