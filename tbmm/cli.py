@@ -1,4 +1,5 @@
-"""Argument parsing shared by the tools that take ``--cfg-options`` (MMEngine's config only: light)."""
+"""Argument parsing shared by the tools that take ``--cfg-options`` (MMEngine's config only:
+light)."""
 import argparse
 
 from mmengine.config import DictAction

@@ -1,5 +1,5 @@
-"""Explicit registration of tbmm's parts in MMDetection's registries (mmyolo's ``setup_env`` pattern),
-and the safe checkpoint loading every tbmm entry point uses."""
+"""Explicit registration of tbmm's parts in MMDetection's registries (mmyolo's ``setup_env``
+pattern), and the safe checkpoint loading every tbmm entry point uses."""
 
 
 def register_all_modules(init_default_scope=True):

@@ -23,7 +23,8 @@ def ensure_parent_dir(path):
 
 
 def file_sha256(path):
-    """SHA-256 hex digest of a file's bytes (read in 1 MiB blocks): which input a record came from."""
+    """SHA-256 hex digest of a file's bytes (read in 1 MiB blocks): which input a record came
+    from."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -79,7 +80,8 @@ def _raised_while_building(error):
 
 
 def run_cli(main, argv=None):
-    """Run a tool's ``main``; user mistakes end in one ``error:`` line and exit code 2, not a traceback."""
+    """Run a tool's ``main``; user mistakes end in one ``error:`` line and exit code 2, not a
+    traceback."""
     try:
         return main(argv)
     except Exception as e:  # noqa: BLE001  (anything else is re-raised as it is)

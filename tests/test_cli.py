@@ -16,7 +16,8 @@ def test_cfg_option_without_a_value_is_a_usage_error(tool, capsys):
     with pytest.raises(SystemExit) as info:
         parse_args([*positional, '--cfg-options', 'train_cfg.max_epochs'])
     assert info.value.code == 2
-    assert "--cfg-options: expected KEY=VALUE, got 'train_cfg.max_epochs'" in capsys.readouterr().err
+    assert ("--cfg-options: expected KEY=VALUE, got 'train_cfg.max_epochs'"
+            in capsys.readouterr().err)
 
 
 def test_benchmark_cfg_option_without_a_value_is_one_error_line(capsys):

@@ -22,7 +22,8 @@ print(checkpoint.CheckpointLoader._schemes[''].__module__)
 
 
 def test_register_all_modules_registers_every_part_and_safe_loading():
-    proc = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     scope, loader_module = proc.stdout.split()
     assert scope == 'mmdet'

@@ -1,4 +1,5 @@
-"""``run_cli``: user mistakes end in one ``error:`` line, also when a DataLoader worker made them."""
+"""``run_cli``: user mistakes end in one ``error:`` line, also when a DataLoader worker made
+them."""
 import pytest
 from torch.utils.data import DataLoader, Dataset
 

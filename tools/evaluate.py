@@ -56,7 +56,8 @@ def parse_args(argv=None):
                         'galleries (default 0.3)')
     parser.add_argument('--thresholds', default=None, metavar='T.json',
                         help='per-class score thresholds (thresholds.json, e.g. from '
-                        'tools/analysis_tools/thresholds.py); classes it leaves out get --score-thr')
+                        'tools/analysis_tools/thresholds.py); classes it leaves out get '
+                        '--score-thr')
     parser.add_argument('--gallery-size', type=int, default=8, metavar='N',
                         help='false positives and missed lesions per class in the galleries '
                         '(default 8)')

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Detect lesions on new chest X-rays (PNG/JPEG/BMP/TIFF of any bit depth, DICOM) with a trained checkpoint.
+"""Detect lesions on new chest X-rays (PNG/JPEG/BMP/TIFF of any bit depth, DICOM) with a \
+trained checkpoint.
 
     python tools/infer.py CONFIG CHECKPOINT [CHECKPOINT ...] INPUT --out-dir DIR [--score-thr 0.3]
                           [--device cpu|cuda] [--batch-size N] [--tta] [--amp | --no-amp]
@@ -45,9 +46,10 @@ def parse_args(argv=None):
                         help='lowest score drawn on the overlays and counted as a finding '
                         '(default 0.3; predictions.json keeps every detection)')
     parser.add_argument('--thresholds',
-                        help='per-class operating thresholds JSON (tools/analysis_tools/thresholds.py): each '
-                        'box gets an above_threshold flag, overlays and the finding count '
-                        'follow it (instead of --score-thr); predictions.json keeps every box')
+                        help='per-class operating thresholds JSON '
+                        '(tools/analysis_tools/thresholds.py): each box gets an above_threshold '
+                        'flag, overlays and the finding count follow it (instead of '
+                        '--score-thr); predictions.json keeps every box')
     parser.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--tta', action='store_true',

@@ -1,9 +1,12 @@
 """Train a tbmm config with MMEngine's Runner.
 
     python tools/train.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py
-    python tools/train.py CONFIG --work-dir work_dirs/run1 --amp --cfg-options train_cfg.max_epochs=2
-    python tools/train.py CONFIG --resume            # continue from the latest checkpoint in the work dir
-    python tools/train.py CONFIG --vis tensorboard   # also to TensorBoard: tensorboard --logdir WORK_DIR
+    python tools/train.py CONFIG --work-dir work_dirs/run1 --amp \\
+        --cfg-options train_cfg.max_epochs=2
+    python tools/train.py CONFIG --resume            # continue from the latest checkpoint
+                                                     # in the work dir
+    python tools/train.py CONFIG --vis tensorboard   # also to TensorBoard:
+                                                     # tensorboard --logdir WORK_DIR
 """
 import argparse
 import sys
@@ -26,8 +29,8 @@ def parse_args(argv=None):
                         help='resume from the given checkpoint, or without a value from the latest '
                         'checkpoint in the work dir')
     parser.add_argument('--unsafe-load-checkpoint', action='store_true',
-                        help='allow checkpoints that fail torch\'s weights-only check (full pickle: '
-                        'only for files you trust)')
+                        help='allow checkpoints that fail torch\'s weights-only check '
+                        '(full pickle: only for files you trust)')
     parser.add_argument('--load-from', help='initialise the model from this checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. train_cfg.max_epochs=2')

@@ -16,13 +16,15 @@ class RunConfigError(UserInputError):
 
 
 def load_config(config, cfg_options=None):
-    """Read a config file (``mmdet::`` bases resolve through the installed mmdet) and apply overrides."""
+    """Read a config file (``mmdet::`` bases resolve through the installed mmdet) and apply
+    overrides."""
     config = os.fspath(config)
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
     if not config.endswith(CONFIG_SUFFIXES):
-        raise RunConfigError(f'{config}: not a config file (a config is {"/".join(CONFIG_SUFFIXES)}; '
-                             f'the tools take the config first, then the checkpoint)')
+        raise RunConfigError(
+            f'{config}: not a config file (a config is {"/".join(CONFIG_SUFFIXES)}; '
+            f'the tools take the config first, then the checkpoint)')
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -3,14 +3,15 @@
 Layout of a cross-validation work dir ``W``::
 
     W/splits/split.json           the split's settings and the annotation file's SHA-256
-    W/splits/fold{k}/train.json   \\  tools/dataset_converters/split.py --folds K --group-regex R (patient-grouped,
-    W/splits/fold{k}/val.json     /   multi-label stratified)
+    W/splits/fold{k}/train.json   \\  tools/dataset_converters/split.py --folds K
+    W/splits/fold{k}/val.json     /   --group-regex R (patient-grouped, multi-label stratified)
     W/fold{k}/                    MMEngine's work dir of fold k: logs, checkpoints, learning curves
     W/fold{k}/oof.predictions.json  the last checkpoint's predictions on fold k's val part
     W/fold{k}/oof.metrics.json      their per-class metrics on that part alone
     W/fold{k}/fold.json             wall times and the checkpoint used
     W/cv_summary.{md,json}        pooled out-of-fold metrics with bootstrap intervals, and the
-                                  trivial baseline's on the same folds (tbmm.evaluation.cross_validation)
+                                  trivial baseline's on the same folds
+                                  (tbmm.evaluation.cross_validation)
 
 Every step is skipped when its output exists, so rerunning the same command after a kill goes on
 where it stopped: a fold with predictions is done, a fold with checkpoints resumes training.

@@ -188,8 +188,8 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
             as the path alone.
         out: path of a ``.pkl`` with MMDetection's raw results (``DumpDetResults``).
         show_dir: folder (under the work dir's timestamp folder) for prediction overlays.
-        metrics_prefix: the evaluator writes ``{prefix}.metrics.json`` (per class), ``.froc.png`` and
-            ``.predictions.json``; default ``WORK_DIR/test``.
+        metrics_prefix: the evaluator writes ``{prefix}.metrics.json`` (per class), ``.froc.png``
+            and ``.predictions.json``; default ``WORK_DIR/test``.
         tta: test with horizontal-flip test-time augmentation merged by weighted boxes fusion
             (the config's ``tta_model``/``tta_pipeline`` when it has them), see
             :func:`tbmm.apis.inference.apply_tta_config`.
@@ -220,7 +220,8 @@ def prepare_test_config(config, checkpoint, work_dir=None, cfg_options=None, out
         if tta:
             from tbmm.apis.inference import apply_tta_config
             apply_tta_config(cfg)
-    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    evaluators = (cfg.test_evaluator if isinstance(cfg.test_evaluator, list)
+                  else [cfg.test_evaluator])
     for evaluator in evaluators:
         if evaluator.get('type') == 'ChestXDetMetric':
             evaluator.outfile_prefix = metrics_prefix or osp.join(cfg.work_dir, 'test')
@@ -276,7 +277,8 @@ def build_runner(cfg):
 
 
 def run_train(cfg):
-    """Train with MMEngine's Runner; returns the runner (its work_dir holds logs and checkpoints)."""
+    """Train with MMEngine's Runner; returns the runner (its work_dir holds logs and
+    checkpoints)."""
     os.makedirs(cfg.work_dir, exist_ok=True)
     with _cpu_distributed(cfg):
         runner = build_runner(cfg)
@@ -297,10 +299,12 @@ def run_test(cfg):
     result = None
     if not main_process:  # only rank 0 evaluates and writes the JSON
         return metrics, result
-    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    evaluators = (cfg.test_evaluator if isinstance(cfg.test_evaluator, list)
+                  else [cfg.test_evaluator])
     for evaluator in evaluators:
         prefix = evaluator.get('outfile_prefix')
-        if evaluator.get('type') == 'ChestXDetMetric' and prefix and osp.isfile(prefix + '.metrics.json'):
+        if (evaluator.get('type') == 'ChestXDetMetric' and prefix
+                and osp.isfile(prefix + '.metrics.json')):
             with open(prefix + '.metrics.json') as f:
                 result = json.load(f)
     return metrics, result

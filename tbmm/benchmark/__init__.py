@@ -17,8 +17,9 @@ after draining the batches its workers queue ahead), img/s (batch size / that), 
 process's lifetime maximum from ``getrusage``). :func:`run_comparison` runs the same
 measurement for stock MMDetection's ``retinanet_r101_fpn_1x_coco.py`` (with this config's
 number of classes, input size, data set and settings) in the same process and gives the ratio.
-``tools/analysis_tools/benchmark.py`` is the command line; :func:`step_breakdown` times the parts of a step and
-:func:`run_suite` measures a list of runs (the repository's lists: ``tools/analysis_tools/benchmark_suites.py``).
+``tools/analysis_tools/benchmark.py`` is the command line; :func:`step_breakdown` times the parts
+of a step and :func:`run_suite` measures a list of runs (the repository's lists:
+``tools/analysis_tools/benchmark_suites.py``).
 
 Modules: :mod:`.settings`, :mod:`.configs` (ours and stock set up alike), :mod:`.workload` (the
 timing), :mod:`.breakdown`, :mod:`.report` (text and markdown) and :mod:`.suite`.

@@ -18,7 +18,8 @@ def format_result(result: BenchmarkResult):
 
 
 def markdown_table(jsonl_path):
-    """The records ``tools/analysis_tools/benchmark.py --json`` appended to ``jsonl_path``, as a markdown table."""
+    """The records ``tools/analysis_tools/benchmark.py --json`` appended to ``jsonl_path``, as a
+    markdown table."""
     lines = ['| run | task | data | amp (ours / stock) | batch (ours / stock) | ours img/s | '
              'stock img/s | ratio | ours ms/iter | peak MiB (ours / stock) |',
              '|---|---|---|---|---|---|---|---|---|---|']

@@ -4,7 +4,8 @@
 each run (the GPU machine is lent by the minute); every run still builds its own model and stock's,
 and a run that fails is recorded and the suite goes on. Each record is appended to the JSON-lines
 file as soon as it is measured, so a suite cut short keeps what it measured. The lists of this
-repository's configs (``--suite gpu`` etc.) live beside the tool, in ``tools/analysis_tools/benchmark_suites.py``.
+repository's configs (``--suite gpu`` etc.) live beside the tool, in
+``tools/analysis_tools/benchmark_suites.py``.
 """
 import json
 import time

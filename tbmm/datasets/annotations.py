@@ -3,8 +3,9 @@
 One reader and one writer serve annotations and predictions alike: a prediction file is an
 annotation file whose records also carry ``scores`` (one per box).
 
-Record: ``{"file_name": "36204.png", "syms": ["Nodule"], "boxes": [[x1, y1, x2, y2]]}`` with optional
-``"polygons"`` and, for predictions, ``"scores"``. Empty ``syms``/``boxes`` means no finding.
+Record: ``{"file_name": "36204.png", "syms": ["Nodule"], "boxes": [[x1, y1, x2, y2]]}`` with
+optional ``"polygons"`` and, for predictions, ``"scores"``. Empty ``syms``/``boxes`` means no
+finding.
 """
 import json
 import math
@@ -88,7 +89,8 @@ def validate_record(record, index, path, require_scores=False):
         fail(f'"syms" has {len(syms)} entries but "boxes" has {len(boxes)}')
     clean_boxes = []
     for j, box in enumerate(boxes):
-        if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(v) for v in box):
+        if (not isinstance(box, (list, tuple)) or len(box) != 4
+                or not all(_is_number(v) for v in box)):
             fail(f'box {j} must be 4 numbers [x1, y1, x2, y2], got {_brief_repr(box)}')
         if not all(_is_finite(v) for v in box):
             fail(f'box {j} has a non-finite or too large coordinate: {_brief_repr(box)}')
@@ -138,7 +140,8 @@ def read_annotations(path, require_scores=False):
     """Read and validate an annotation (or prediction) JSON file.
 
     Raises :class:`AnnotationError` (a ``ValueError``) with a one-line message naming the file and
-    the record for unreadable JSON, a wrong top-level type, malformed records or duplicate file names.
+    the record for unreadable JSON, a wrong top-level type, malformed records or duplicate file
+    names.
     """
     path = os.fspath(path)
     data = load_annotation_list(path)

@@ -54,8 +54,8 @@ class ChestXDetDataset(BaseDetDataset):
     def _load_metainfo(cls, metainfo=None):
         meta = super()._load_metainfo(metainfo)
         meta['classes'] = tuple(meta['classes'])
-        # Unless the config sets one, MMDetection's visualizer (--show-dir, browse_dataset) draws each
-        # class in the colour tbmm's own overlays use.
+        # Unless the config sets one, MMDetection's visualizer (--show-dir, browse_dataset) draws
+        # each class in the colour tbmm's own overlays use.
         if not (metainfo and 'palette' in metainfo):
             meta['palette'] = [class_color(name, meta['classes']) for name in meta['classes']]
         return meta
@@ -163,8 +163,9 @@ class ChestXDetDataset(BaseDetDataset):
             return (f'{len(missing)} of {n_records} listed images are missing under {img_dir!r} '
                     f'(first: {first}); {remedy}')
         print_log(
-            f'{self.ann_file}: skipped {len(missing)} of {n_records} records whose image is missing '
-            f'under {img_dir!r} (first: {first})', logger=MMLogger.get_current_instance(), level=logging.WARNING)
+            f'{self.ann_file}: skipped {len(missing)} of {n_records} records whose image is '
+            f'missing under {img_dir!r} (first: {first})',
+            logger=MMLogger.get_current_instance(), level=logging.WARNING)
         return None
 
     def _unreadable_image_problem(self, unreadable, n_records):
@@ -179,7 +180,8 @@ class ChestXDetDataset(BaseDetDataset):
                     'with a count (tools/misc/validate_data.py lists them all)')
         print_log(
             f'{self.ann_file}: skipped {len(unreadable)} of {n_records} records whose image is '
-            f'unreadable (first: {first})', logger=MMLogger.get_current_instance(), level=logging.WARNING)
+            f'unreadable (first: {first})',
+            logger=MMLogger.get_current_instance(), level=logging.WARNING)
         return None
 
     def _boxes_outside_problem(self, outside, clipped_boxes):

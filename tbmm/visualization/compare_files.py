@@ -16,7 +16,8 @@ def _top_k(record, k):
         return record
     order = sorted(range(len(record['scores'])), key=lambda i: -record['scores'][i])[:k]
     return dict(record, syms=[record['syms'][i] for i in order],
-                boxes=[record['boxes'][i] for i in order], scores=[record['scores'][i] for i in order])
+                boxes=[record['boxes'][i] for i in order],
+                scores=[record['scores'][i] for i in order])
 
 
 def draw_prediction_files(ann_file, pred_file, img_dir, out_dir, classes, names=None, num=6,

@@ -335,7 +335,8 @@ def test_checkpoint_of_another_model_is_refused(checkpoint):
     from tbmm.checkpoint import CheckpointMismatchError
 
     main = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'retinanet_r101_fpn_10e_chestxdet.py')
-    with pytest.raises(CheckpointMismatchError, match='does not fit the config.s model: .* missing'):
+    with pytest.raises(CheckpointMismatchError,
+                       match='does not fit the config.s model: .* missing'):
         init_model(main, checkpoint)  # an R-18 checkpoint for the R-101 config
     # The fast config's folded BatchNorm and channels_last keep the plain model's weights.
     fast = osp.join(REPO_ROOT,

@@ -184,7 +184,8 @@ def test_checkpoint_given_where_the_config_goes_is_one_error(repo_root, tmp_path
 
     checkpoint = tmp_path / 'epoch_12.pth'
     torch.save({'state_dict': {}}, checkpoint)
-    with pytest.raises(RunConfigError, match='not a config file .* config first, then the checkpoint'):
+    with pytest.raises(RunConfigError,
+                       match='not a config file .* config first, then the checkpoint'):
         prepare_test_config(str(checkpoint), str(repo_root / PHANTOM))
 
 
@@ -201,7 +202,8 @@ def test_checkpoint_of_another_model_stops_the_test(trained_phantom, tmp_path, r
         run_test(cfg)
     message = str(info.value)
     assert message.startswith(f'{work_dir}/epoch_2.pth: this checkpoint does not fit the config')
-    assert 'another shape (first: backbone.layer1.0.conv1.weight [64, 64, 3, 3] in the checkpoint' in message
+    assert ('another shape (first: backbone.layer1.0.conv1.weight [64, 64, 3, 3] in the '
+            'checkpoint' in message)
     assert '\n' not in message
     assert not osp.exists(osp.join(tmp_path, 'test.metrics.json'))
 

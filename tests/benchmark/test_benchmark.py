@@ -162,8 +162,9 @@ def test_loader_fed_runs_have_no_epoch_boundaries(disk_data):
 def test_compare_stock_exits_1_when_the_stock_run_fails(repo_root, disk_data):
     # fp16 autocast is refused on the CPU: ours measures, stock fails, and there is no ratio.
     proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', PHANTOM, '--task', 'data', '--data', disk_data,
-         '--compare-stock', '--stock-amp', 'fp16', '--interleave', 'no'] + TINY,
+        [sys.executable, 'tools/analysis_tools/benchmark.py', PHANTOM, '--task', 'data',
+         '--data', disk_data, '--compare-stock', '--stock-amp', 'fp16', '--interleave', 'no']
+        + TINY,
         cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert 'mmdet-stock: failed: BenchmarkSettingsError: fp16 autocast is for CUDA' in proc.stdout

@@ -218,5 +218,5 @@ def test_summary_points_at_a_wrong_folder_and_the_class_preset(tmp_path):
     (tmp_path / 'empty').mkdir()
     text = validate_dataset(str(ann), str(tmp_path / 'empty'), classes=DEFAULT_CLASSES).format()
     assert f'none of the listed images is in {tmp_path / "empty"}: wrong image folder?' in text
-    assert 'Pneumothorax: 1 (boxes; not in the 9-class list; --classes chestxdet10 covers them all)' \
-        in text
+    assert ('Pneumothorax: 1 (boxes; not in the 9-class list; --classes chestxdet10 covers '
+            'them all)' in text)

@@ -117,7 +117,8 @@ def test_palette_is_the_overlay_colour_of_each_class(tmp_path, records):
     from tbmm.visualization.overlay import class_color
     write_images(tmp_path / 'img', [r['file_name'] for r in records])
     ds = build(tmp_path, records, classes=CHESTXDET13_CLASSES)
-    assert ds.metainfo['palette'] == [class_color(c, CHESTXDET13_CLASSES) for c in CHESTXDET13_CLASSES]
+    assert ds.metainfo['palette'] == [class_color(c, CHESTXDET13_CLASSES)
+                                      for c in CHESTXDET13_CLASSES]
     assert len(set(ds.metainfo['palette'])) == len(CHESTXDET13_CLASSES)
 
 

@@ -47,7 +47,8 @@ def test_layout_matches_the_real_data_set(dataset):
     assert Path(result.test_ann_file) == root / 'annotation' / 'test.json'
     assert (result.num_train, result.num_test) == (len(train), len(test)) == (NUM_TRAIN, NUM_TEST)
     for records, img_dir in ((train, root / 'train_data'), (test, root / 'test_data')):
-        assert sorted(p.name for p in img_dir.glob('*.png')) == sorted(r['file_name'] for r in records)
+        assert (sorted(p.name for p in img_dir.glob('*.png'))
+                == sorted(r['file_name'] for r in records))
         image = cv2.imread(str(img_dir / records[0]['file_name']), cv2.IMREAD_UNCHANGED)
         assert image.dtype == np.uint8 and image.shape == (SIZE, SIZE)
     names = [r['file_name'] for r in train + test]

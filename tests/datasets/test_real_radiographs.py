@@ -255,7 +255,8 @@ def test_browse_dataset_draws_the_real_images_with_their_boxes(tmp_path):
 @pytest.fixture(scope='module')
 def phantom_checkpoint(tmp_path_factory):
     """An untrained phantom-config detector (256 px, ResNet-18) with classifier bias 0, so that it
-    returns boxes scoring about 0.5: what matters here is that real files go through, not accuracy."""
+    returns boxes scoring about 0.5: what matters here is that real files go through, not
+    accuracy."""
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
 

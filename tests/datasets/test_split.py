@@ -38,7 +38,8 @@ def make_record(index, syms):
 
 
 def load_split_tool():
-    spec = importlib.util.spec_from_file_location('split_tool', REPO / 'tools' / 'dataset_converters' / 'split.py')
+    spec = importlib.util.spec_from_file_location(
+        'split_tool', REPO / 'tools' / 'dataset_converters' / 'split.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -161,8 +162,8 @@ def test_degenerate_inputs():
 def test_cli_writes_readable_verbatim_parts(tmp_path):
     # Run as documented: from the repo root, without installing the package.
     result = subprocess.run(
-        [sys.executable, 'tools/dataset_converters/split.py', str(SAMPLE), '--val-fraction', '0.2', '--seed', '0',
-         '--out-dir', str(tmp_path / 'split')],
+        [sys.executable, 'tools/dataset_converters/split.py', str(SAMPLE), '--val-fraction', '0.2',
+         '--seed', '0', '--out-dir', str(tmp_path / 'split')],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     train = read_annotations(tmp_path / 'split' / 'train.json')
@@ -307,8 +308,10 @@ def test_split_tool_writes_folds_and_test_part(tmp_path):
 def test_split_tool_group_regex_mismatch_is_one_line(tmp_path):
     ann = tmp_path / 'ann.json'
     ann.write_text(json.dumps([make_record('a', ['Mass']), make_record('b', [])]))
-    result = subprocess.run([sys.executable, str(REPO / 'tools' / 'dataset_converters' / 'split.py'), str(ann), '--folds',
-                             '2', '--group-regex', r'^(\d{8})_', '--out-dir', str(tmp_path / 'o')],
+    result = subprocess.run([sys.executable,
+                             str(REPO / 'tools' / 'dataset_converters' / 'split.py'), str(ann),
+                             '--folds', '2', '--group-regex', r'^(\d{8})_',
+                             '--out-dir', str(tmp_path / 'o')],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count('\n') == 0 and 'a.png' in result.stderr

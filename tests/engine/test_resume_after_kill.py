@@ -32,7 +32,8 @@ def wait_for_second_epoch(proc, log_path, checkpoint, timeout=300):
         if checkpoint.is_file() and any(epoch == 2 for epoch, _, _ in positions):
             return
         time.sleep(0.05)
-    raise AssertionError(f'no iteration of epoch 2 within {timeout} s:\n{tail(log_path.read_text())}')
+    raise AssertionError(f'no iteration of epoch 2 within {timeout} s:\n'
+                         f'{tail(log_path.read_text())}')
 
 
 def test_run_killed_mid_epoch_resumes_to_the_same_end(tiny_phantom, tmp_path):

@@ -12,7 +12,8 @@ TRAIN_LOG_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
 def data_overrides(root, train_images=None, test_images=None):
-    """``--cfg-options`` items pointing the tiny config at ``root``, optionally at its first images."""
+    """``--cfg-options`` items pointing the tiny config at ``root``, optionally at its first
+    images."""
     opts = [f'{split}_dataloader.dataset.data_root={root}/' for split in ('train', 'val', 'test')]
     if train_images:
         opts.append(f'train_dataloader.dataset.indices={train_images}')
@@ -76,7 +77,8 @@ def tail(text, lines=30):
 
 
 def load_checkpoint(path):
-    """A checkpoint the tools wrote, loaded as they load it (weights only, MMEngine's allow-list)."""
+    """A checkpoint the tools wrote, loaded as they load it (weights only, MMEngine's
+    allow-list)."""
     from tbmm.checkpoint import load_checkpoint_file, register_mmengine_safe_globals
     register_mmengine_safe_globals()
     return load_checkpoint_file(path)

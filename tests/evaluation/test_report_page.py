@@ -1,5 +1,6 @@
-"""tools/analysis_tools/report.py and tbmm.evaluation.report_page: one self-contained HTML page holding every part
-of an evaluation, checked by parsing it and by rendering it in headless Chromium."""
+"""tools/analysis_tools/report.py and tbmm.evaluation.report_page: one self-contained HTML page
+holding every part of an evaluation, checked by parsing it and by rendering it in headless
+Chromium."""
 import base64
 import importlib.util
 import json
@@ -205,7 +206,8 @@ def test_galleries_and_learning_curves_are_in_the_page(report):
 
 def load_tool(name):
     """A tool's module, loaded from its file (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f'{name}_tool', osp.join(REPO_ROOT, tool_path(name)))
+    spec = importlib.util.spec_from_file_location(f'{name}_tool',
+                                                  osp.join(REPO_ROOT, tool_path(name)))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

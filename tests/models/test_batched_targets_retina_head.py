@@ -43,7 +43,8 @@ def instances(boxes, labels):
 
 
 def metas(num):
-    return [dict(img_shape=(IMAGE, IMAGE), pad_shape=(IMAGE, IMAGE), batch_input_shape=(IMAGE, IMAGE))
+    return [dict(img_shape=(IMAGE, IMAGE), pad_shape=(IMAGE, IMAGE),
+                 batch_input_shape=(IMAGE, IMAGE))
             for _ in range(num)]
 
 

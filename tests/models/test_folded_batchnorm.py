@@ -1,4 +1,5 @@
-"""Folding eval-mode BatchNorm into the convolutions keeps the function, gradients and checkpoints."""
+"""Folding eval-mode BatchNorm into the convolutions keeps the function, gradients and
+checkpoints."""
 import copy
 
 import pytest

@@ -1,4 +1,5 @@
-"""tools/analysis_tools/plot_curves.py, tools/analysis_tools/dataset_stats.py and tools/analysis_tools/compare.py end to end."""
+"""tools/analysis_tools/plot_curves.py, tools/analysis_tools/dataset_stats.py and
+tools/analysis_tools/compare.py end to end."""
 import importlib
 import json
 import os.path as osp

@@ -1,4 +1,5 @@
-"""tools/analysis_tools/baseline.py: each class's typical training box on every image of another file."""
+"""tools/analysis_tools/baseline.py: each class's typical training box on every image of another
+file."""
 import importlib.util
 import json
 from pathlib import Path
@@ -9,7 +10,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('baseline_tool', REPO / 'tools' / 'analysis_tools' / 'baseline.py')
+    spec = importlib.util.spec_from_file_location(
+        'baseline_tool', REPO / 'tools' / 'analysis_tools' / 'baseline.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -17,7 +19,8 @@ def load_tool():
 
 def test_every_image_gets_each_class_typical_box(tmp_path):
     train = [dict(file_name='t1.png', syms=['Mass'], boxes=[[10, 20, 50, 60]]),
-             dict(file_name='t2.png', syms=['Mass', 'Nodule'], boxes=[[10, 20, 50, 60], [1, 1, 5, 5]]),
+             dict(file_name='t2.png', syms=['Mass', 'Nodule'],
+                  boxes=[[10, 20, 50, 60], [1, 1, 5, 5]]),
              dict(file_name='t3.png', syms=[], boxes=[])]
     images = [dict(file_name='v1.png', syms=[], boxes=[]),
               dict(file_name='v2.png', syms=['Mass'], boxes=[[0, 0, 9, 9]])]

@@ -1,5 +1,6 @@
-"""tools/analysis_tools/benchmark.py --suite and its lists (tools/analysis_tools/benchmark_suites.py): every run names a config
-of this checkout, the GPU suite measures every mode against stock, failed runs exit 1."""
+"""tools/analysis_tools/benchmark.py --suite and its lists
+(tools/analysis_tools/benchmark_suites.py): every run names a config of this checkout, the GPU
+suite measures every mode against stock, failed runs exit 1."""
 import pytest
 
 from tbmm.benchmark import with_overrides

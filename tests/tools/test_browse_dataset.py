@@ -1,4 +1,5 @@
-"""tools/analysis_tools/browse_dataset.py: ground truth drawn on the images the pipeline produces."""
+"""tools/analysis_tools/browse_dataset.py: ground truth drawn on the images the pipeline
+produces."""
 import importlib.util
 import os.path as osp
 

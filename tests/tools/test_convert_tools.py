@@ -1,4 +1,5 @@
-"""tools/dataset_converters/convert.py and tools/dataset_converters/resize_dataset.py: outputs, printed counts, one-line errors."""
+"""tools/dataset_converters/convert.py and tools/dataset_converters/resize_dataset.py: outputs,
+printed counts, one-line errors."""
 import importlib
 import json
 import subprocess
@@ -82,9 +83,9 @@ def test_bad_csv_row_is_one_error_line_and_no_traceback(tmp_path):
     csv = tmp_path / 'bad.csv'
     csv.write_text('Image Index,Finding Label,Bbox [x,y,w,h],,,\n'
                    'a.png,Mass,10,20,30,40\na.png,Mass,10,20,oops,40\n')
-    proc = subprocess.run([sys.executable, 'tools/dataset_converters/convert.py', 'nih', str(csv), '--out',
-                           str(tmp_path / 'o.json')], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, 'tools/dataset_converters/convert.py', 'nih', str(csv),
+                           '--out', str(tmp_path / 'o.json')], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ''
     assert proc.stderr == f"error: {csv}: row 3 ('a.png'): w is not a finite number ('oops')\n"
 
@@ -136,7 +137,7 @@ def test_vinbigdata_command_without_ensemble_boxes(tmp_path, capsys, monkeypatch
     assert 'needs the ensemble-boxes package' in line and '--fuse none' in line
 
 
-# --- tools/dataset_converters/resize_dataset.py ----------------------------------------------------------------------
+# --- tools/dataset_converters/resize_dataset.py ---------------------------------------------------
 
 
 def _dataset(tmp_path, images, boxes):

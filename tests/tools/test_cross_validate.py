@@ -1,4 +1,5 @@
-"""tools/analysis_tools/cross_validate.py: folds, one model per fold, pooled out-of-fold summary, resumable."""
+"""tools/analysis_tools/cross_validate.py: folds, one model per fold, pooled out-of-fold summary,
+resumable."""
 import json
 import os
 import os.path as osp

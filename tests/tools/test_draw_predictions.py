@@ -1,4 +1,5 @@
-"""tools/analysis_tools/draw_predictions.py: ground truth | prediction panels from files, no model."""
+"""tools/analysis_tools/draw_predictions.py: ground truth | prediction panels from files, no
+model."""
 import importlib.util
 import json
 from pathlib import Path
@@ -14,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('draw_predictions',
-                                                  REPO / 'tools' / 'analysis_tools' / 'draw_predictions.py')
+    spec = importlib.util.spec_from_file_location(
+        'draw_predictions', REPO / 'tools' / 'analysis_tools' / 'draw_predictions.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,7 +40,8 @@ def test_panels_show_ground_truth_and_the_boxes_above_the_threshold(tmp_path):
     out = cv2.imread(str(tmp_path / 'out' / 'a_gt_vs_pred.png'))[..., ::-1]  # RGB
     half = out.shape[1] // 2
     left, right = out[:, :half], out[:, half:]
-    cardio, effusion, mass = (class_color(n, NIH8_CLASSES) for n in ('Cardiomegaly', 'Effusion', 'Mass'))
+    cardio, effusion, mass = (class_color(n, NIH8_CLASSES)
+                              for n in ('Cardiomegaly', 'Effusion', 'Mass'))
     assert has_color(left, cardio) and not has_color(left, effusion)
     assert has_color(right, effusion) and not has_color(right, mass)  # 0.1 < 0.3: not drawn
 

@@ -1,4 +1,5 @@
-"""tools/analysis_tools/thresholds.py: the table, thresholds.json, fallbacks, --strict and one-line errors."""
+"""tools/analysis_tools/thresholds.py: the table, thresholds.json, fallbacks, --strict and
+one-line errors."""
 import importlib.util
 import json
 import subprocess
@@ -17,8 +18,8 @@ ELSEWHERE = [50.0, 50.0, 60.0, 60.0]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('thresholds_tool',
-                                                  REPO / 'tools' / 'analysis_tools' / 'thresholds.py')
+    spec = importlib.util.spec_from_file_location(
+        'thresholds_tool', REPO / 'tools' / 'analysis_tools' / 'thresholds.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -127,9 +128,9 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, extra, message):
 
 def test_prediction_file_without_scores_from_the_command_line(tmp_path):
     ann, _ = write_case(tmp_path)
-    proc = subprocess.run([sys.executable, 'tools/analysis_tools/thresholds.py', '--ann', ann, '--pred', ann,
-                           '--target', 'f1', '--out', str(tmp_path / 't.json')], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, 'tools/analysis_tools/thresholds.py', '--ann', ann,
+                           '--pred', ann, '--target', 'f1', '--out', str(tmp_path / 't.json')],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stdout == ''
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: ') and '"scores"' in lines[0]

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Predictions of a trivial baseline: each class's typical training boxes on every image.
 
-    python tools/analysis_tools/baseline.py --train data/nih-bbox/train.json --images data/nih-bbox/test.json \\
-        --classes nih8 --out work_dirs/baseline/test.predictions.json [--k 1]
+    python tools/analysis_tools/baseline.py --train data/nih-bbox/train.json \\
+        --images data/nih-bbox/test.json --classes nih8 \\
+        --out work_dirs/baseline/test.predictions.json [--k 1]
 
 Per class, k-means box priors of the training boxes (1 - IoU distance), predicted on every image of
 --images (an annotation file: its file names) with a constant score. Evaluate the output with

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Time the evaluation on a seeded synthetic ChestX-Det-sized case (default 542 images x 100 boxes).
 
-    python tools/analysis_tools/benchmark_evaluate.py [--images 542] [--dets 100] [--repeat 3] [--seed 0]
-                                       [--bootstrap 1000]
+    python tools/analysis_tools/benchmark_evaluate.py [--images 542] [--dets 100] [--repeat 3]
+                                                      [--seed 0] [--bootstrap 1000]
 
 Reports the best of ``--repeat`` runs of the core (:func:`evaluate_records` on records in memory)
 and of the full CLI (``python tools/evaluate.py`` in a fresh process: interpreter start-up, imports,

@@ -1,4 +1,5 @@
-"""The benchmark suites of this repository's configs, for ``tools/analysis_tools/benchmark.py --suite NAME``.
+"""The benchmark suites of this repository's configs, for
+``tools/analysis_tools/benchmark.py --suite NAME``.
 
 ``gpu`` (:data:`GPU_SUITE`): baselines, one speed lever at a time on the main config, then the
 fast configs, for the training step, end-to-end training from PNG files, inference and the data

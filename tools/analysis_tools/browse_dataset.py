@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Draw the ground truth of a config's data set after its pipeline (augmentations included).
 
-    python tools/analysis_tools/browse_dataset.py CONFIG --out-dir DIR [--num N] [--split train|val|test]
-                                   [--seed S] [--cfg-options KEY=VALUE ...]
+    python tools/analysis_tools/browse_dataset.py CONFIG --out-dir DIR [--num N]
+                                                  [--split train|val|test] [--seed S]
+                                                  [--cfg-options KEY=VALUE ...]
 
-    python tools/analysis_tools/browse_dataset.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
-        --out-dir browse/train --num 20
+    python tools/analysis_tools/browse_dataset.py \\
+        configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py --out-dir browse/train --num 20
 
 Writes DIR/<index>_<image>.png: the image as the model gets it (resized, maybe flipped) with its
 class-coloured ground-truth boxes. The first N images by default; --seed picks N at random and

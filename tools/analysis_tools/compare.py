@@ -4,7 +4,8 @@
     python tools/analysis_tools/compare.py WORK_DIR_A WORK_DIR_B ... [--metric AP50|FROC]
                             [--source auto|test|val] [--val-at N|common] [--out table.md]
 
-    python tools/analysis_tools/compare.py work_dirs/r50 work_dirs/r101 work_dirs/x101 --metric FROC --out froc.md
+    python tools/analysis_tools/compare.py work_dirs/r50 work_dirs/r101 work_dirs/x101 \\
+        --metric FROC --out froc.md
 
 Each run's numbers come from WORK_DIR/test.metrics.json (tools/test.py) when present, else from
 its last validation in WORK_DIR/<timestamp>/vis_data/scalars.json; the column header says which.

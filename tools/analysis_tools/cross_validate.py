@@ -8,7 +8,8 @@ out-of-fold metrics with bootstrap intervals, beside a trivial baseline on the s
 
 Rerunning the same command goes on where it stopped (a fold with predictions is not redone, a
 killed fold resumes from its last checkpoint). Writes WORK_DIR/cv_summary.md and .json, and the
-HTML report of the pooled out-of-fold predictions, WORK_DIR/cv.report.html (tools/analysis_tools/report.py).
+HTML report of the pooled out-of-fold predictions, WORK_DIR/cv.report.html
+(tools/analysis_tools/report.py).
 """
 import argparse
 import sys

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Ground truth | prediction overlays from an annotation file and a predictions file.
 
-    python tools/analysis_tools/draw_predictions.py --ann data/nih-bbox/test.json --pred work_dirs/x/test.predictions.json \\
+    python tools/analysis_tools/draw_predictions.py --ann data/nih-bbox/test.json \\
+        --pred work_dirs/x/test.predictions.json \\
         --img-dir data/nih-bbox/images --out-dir overlays [--classes nih8] [--names A.png,B.png]
         [--num 6] [--score-thr 0.3] [--top-k 3]
 
@@ -14,7 +15,8 @@ import sys
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--ann', required=True, help='ground-truth annotation JSON')
-    parser.add_argument('--pred', required=True, help='predictions JSON (annotation format + scores)')
+    parser.add_argument('--pred', required=True,
+                        help='predictions JSON (annotation format + scores)')
     parser.add_argument('--img-dir', required=True, help='image folder of the file names')
     parser.add_argument('--out-dir', required=True, help='where the PNGs go')
     parser.add_argument('--classes', default=None,
@@ -22,8 +24,10 @@ def parse_args(argv=None):
                         '(default chestxdet9): the class order of the colours')
     parser.add_argument('--names', help='comma-separated file names to draw')
     parser.add_argument('--num', type=int, default=6, help='images to draw without --names')
-    parser.add_argument('--score-thr', type=float, default=0.3, help='draw boxes scoring at least this')
-    parser.add_argument('--top-k', type=int, default=None, help="draw only each image's k best boxes")
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='draw boxes scoring at least this')
+    parser.add_argument('--top-k', type=int, default=None,
+                        help="draw only each image's k best boxes")
     args = parser.parse_args(argv)
     if not 0 <= args.score_thr <= 1:
         parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')

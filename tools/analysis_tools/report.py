@@ -2,8 +2,10 @@
 """Turn an evaluation into one self-contained HTML page (images inlined, no network, no server).
 
     python tools/analysis_tools/report.py WORK_DIR_or_METRICS_DIR [--out report.html]
-    python tools/analysis_tools/report.py work_dirs/retinanet_r101 --out report.html     # after tools/test.py
-    python tools/analysis_tools/report.py m.json --analysis DIR --ann train=train.json --ann test=gt.json
+    python tools/analysis_tools/report.py work_dirs/retinanet_r101 \\
+        --out report.html  # after tools/test.py
+    python tools/analysis_tools/report.py m.json --analysis DIR --ann train=train.json \\
+        --ann test=gt.json
 
 The page shows the per-class table with its intervals, the FROC curve, and when their files are
 there: confusion matrix, error breakdown, per-class PR / F1 / FROC curves and galleries

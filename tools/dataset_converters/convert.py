@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """Convert other box formats to the annotation format (and COCO both ways).
 
-    python tools/dataset_converters/convert.py nih BBOX_CSV --out OUT.json [--scale 0.5] [--images DIR]
-                            [--skip-missing] [--negatives-from-images] [--classes nih8]
-    python tools/dataset_converters/convert.py to-coco ANN.json --out COCO.json (--image-size W H | --images DIR)
-                            [--classes chestxdet13] [--clip]
+    python tools/dataset_converters/convert.py nih BBOX_CSV --out OUT.json [--scale 0.5]
+                                               [--images DIR] [--skip-missing]
+                                               [--negatives-from-images] [--classes nih8]
+    python tools/dataset_converters/convert.py to-coco ANN.json --out COCO.json
+                                               (--image-size W H | --images DIR)
+                                               [--classes chestxdet13] [--clip]
     python tools/dataset_converters/convert.py from-coco COCO.json --out ANN.json [--clip]
-    python tools/dataset_converters/convert.py vinbigdata TRAIN_CSV --out OUT.json [--fuse wbf|none] [--iou-thr 0.4]
-                            [--image-sizes SIZES_CSV] [--suffix .png]
+    python tools/dataset_converters/convert.py vinbigdata TRAIN_CSV --out OUT.json
+                                               [--fuse wbf|none] [--iou-thr 0.4]
+                                               [--image-sizes SIZES_CSV] [--suffix .png]
 
 Prints what was converted (images, negatives, boxes per class) and counts everything left out,
 merged or clipped. An input mistake is one ``error:`` line naming the file and the row or entry,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Downscale a data set's images and boxes together (area averaging), e.g. to 512-pixel copies.
 
-    python tools/dataset_converters/resize_dataset.py ANN.json IMG_DIR --size 512 --out-dir D [--skip-missing]
-                                   [--decimals 2]
+    python tools/dataset_converters/resize_dataset.py ANN.json IMG_DIR --size 512 --out-dir D
+                                                      [--skip-missing] [--decimals 2]
 
 Writes D/images/<file_name> (PNG, the pixels as stored: 8 or 16 bits, gray or colour, only
 resized) and D/<ANN basename> with the boxes scaled by the same factor. Square images become

@@ -1,16 +1,17 @@
 #!/usr/bin/env python
 r"""Split a ChestX-Det annotation file into stratified train and val files, or into K folds.
 
-    python tools/dataset_converters/split.py ANN.json [--val-fraction 0.2] [--seed 0] [--classes C1,C2,...]
-                          (--out-dir DIR | --out-train TRAIN.json --out-val VAL.json)
-    python tools/dataset_converters/split.py ANN.json --folds 5 --group-regex '^(\d{8})_' [--test-fraction 0.15]
-                          --out-dir DIR
+    python tools/dataset_converters/split.py ANN.json [--val-fraction 0.2] [--seed 0]
+        [--classes C1,C2,...] (--out-dir DIR | --out-train TRAIN.json --out-val VAL.json)
+    python tools/dataset_converters/split.py ANN.json --folds 5 --group-regex '^(\d{8})_'
+        [--test-fraction 0.15] --out-dir DIR
 
 --out-dir writes DIR/train.json and DIR/val.json; with --folds K, DIR/fold{k}/train.json and
 DIR/fold{k}/val.json for k = 0..K-1 (every image in exactly one val part). --group-regex keeps the
 images of one patient (the regex's first group in the file name) in one part. --test-fraction F
 first puts a patient-grouped test part aside in DIR/test.json (without --folds, the rest goes to
-DIR/train.json). Prints the images per class of every part. Input problems give a one-line error and exit status 2.
+DIR/train.json). Prints the images per class of every part. Input problems give a one-line error
+and exit status 2.
 """
 import argparse
 import os.path as osp

@@ -1,8 +1,8 @@
 """Write the synthetic phantom data set (chest-X-ray-like images with boxed lesions).
 
     python tools/misc/make_phantom.py data/phantom --num-train 300 --num-test 60 --image-size 256
-    python tools/misc/make_phantom.py data/phantom --num-train 500 --num-test 80 --image-size 256 --demo-mix
-                                                  # the demo's data set (what demo/phantom_demo.py writes)
+    python tools/misc/make_phantom.py data/phantom --num-train 500 --num-test 80 \\
+        --image-size 256 --demo-mix  # the demo's data set (what demo/phantom_demo.py writes)
 
 Layout as the real data: OUT_ROOT/annotation/{train,test}.json and OUT_ROOT/{train,test}_data/*.png.
 """
@@ -53,7 +53,8 @@ def main(argv=None):
     result = make_phantom_dataset(args.out_root, num_train=args.num_train, num_test=args.num_test,
                                   image_size=args.image_size, seed=args.seed, classes=classes,
                                   **mix)
-    print(f'phantom data set ({args.image_size}x{args.image_size}, seed {args.seed}) in {result.root}')
+    print(f'phantom data set ({args.image_size}x{args.image_size}, seed {args.seed}) in '
+          f'{result.root}')
     print(f'  train: {result.num_train} images in {result.train_img_dir}, '
           f'annotations {result.train_ann_file}')
     print(f'  test:  {result.num_test} images in {result.test_img_dir}, '

@@ -1,6 +1,6 @@
 # ChestX-Det data set as distributed by its authors, under data_root:
-#   annotation/train_split.json, annotation/val_split.json  (tools/dataset_converters/split.py of the official
-#                                                            train.json)
+#   annotation/train_split.json, annotation/val_split.json  (tools/dataset_converters/split.py of
+#                                                            the official train.json)
 #   annotation/test.json                                    (official labelled test set)
 #   train_data/*.png   test_data/*.png   test_data_A/*.png (unlabelled; use tools/infer.py)
 # No bases: an empty _base_ keeps MMEngine from taking the import below for a lazy-import config.

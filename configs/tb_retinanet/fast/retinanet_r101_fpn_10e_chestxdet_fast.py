@@ -1,6 +1,7 @@
 # The main R-101 config (same model, data, epochs and metric; batch 4 per GPU instead of 2) with
-# the speed levers that keep float32; docs/benchmarks.md measures each one (tools/analysis_tools/benchmark.py).
-# Weights and checkpoints are interchangeable with the main config's.
+# the speed levers that keep float32; docs/benchmarks.md measures each one
+# (tools/analysis_tools/benchmark.py). Weights and checkpoints are interchangeable with the main
+# config's.
 _base_ = '../retinanet_r101_fpn_10e_chestxdet.py'
 
 custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_imports=False)

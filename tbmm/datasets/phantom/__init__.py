@@ -41,7 +41,8 @@ from tbmm.datasets.phantom.writer import (
                                              plan_split,
 )
 
-__all__ = ['DEMO_PHANTOM_OPTIONS', 'ensure_phantom_dataset', 'BoxSizeStats', 'LESIONS_PER_IMAGE_PROBS', 'LesionClasses', 'LesionSpec',
+__all__ = ['DEMO_PHANTOM_OPTIONS', 'ensure_phantom_dataset', 'BoxSizeStats',
+           'LESIONS_PER_IMAGE_PROBS', 'LesionClasses', 'LesionSpec',
            'MULTILABEL_PAIR', 'PHANTOM_PARAMS_FILE', 'PhantomDataset', 'PhantomFolderError',
            'PhantomImage', 'REAL_BOX_STATS', 'REFERENCE_IMAGE_SIZE', 'SIZE_QUANTILE_LEVELS',
            'Thorax', 'class_probabilities', 'make_phantom_dataset', 'plan_split',

@@ -26,7 +26,8 @@ class StopOnNonFiniteLossHook(CheckInvalidLossHook):
         super().__init__(interval=interval)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if not outputs or 'loss' not in outputs or not self.every_n_train_iters(runner, self.interval):
+        if (not outputs or 'loss' not in outputs
+                or not self.every_n_train_iters(runner, self.interval)):
             return
         loss = _to_float(outputs['loss'])
         if math.isfinite(loss):
@@ -36,16 +37,17 @@ class StopOnNonFiniteLossHook(CheckInvalidLossHook):
         batch = runner.cfg.train_dataloader.batch_size * runner.world_size
         parts = {k: _to_float(v) for k, v in outputs.items() if k != 'loss'}
         nonfinite = [k for k, v in parts.items() if not math.isfinite(v)]
-        lr_cause = ('the learning rate is too high for this batch size - keep auto_scale_lr enabled '
-                    '(do not pass --no-auto-scale-lr) or lower optim_wrapper.optimizer.lr; with '
-                    '--amp also try float32')
+        lr_cause = ('the learning rate is too high for this batch size - keep auto_scale_lr '
+                    'enabled (do not pass --no-auto-scale-lr) or lower '
+                    'optim_wrapper.optimizer.lr; with --amp also try float32')
         if nonfinite and all('bbox' in k for k in nonfinite) and all(
                 math.isinf(parts[k]) for k in nonfinite):
             # An empty ground-truth box (one clipped to nothing) has a log(0) regression target:
             # the box loss alone is infinite, from the first batch holding it, whatever the LR.
             cause = ('a ground-truth box with no area inside its image (only the box loss is '
-                     'infinite) - check the data with tools/misc/validate_data.py, or build the data '
-                     f'set with check_images=True to stop on such boxes; otherwise {lr_cause}')
+                     'infinite) - check the data with tools/misc/validate_data.py, or build '
+                     'the data set with check_images=True to stop on such boxes; otherwise '
+                     f'{lr_cause}')
         else:
             cause = lr_cause
         summary = ', '.join(f'{k}={v:.4g}' for k, v in parts.items())

@@ -49,9 +49,11 @@ class RoundedMatmulMode(TorchFunctionMode):
 
 @OPTIM_WRAPPERS.register_module()
 class EmulatedAmpOptimWrapper(OptimWrapper):
-    """``OptimWrapper`` that trains with :class:`RoundedMatmulMode`: emulated float16/bfloat16 autocast.
+    """``OptimWrapper`` that trains with :class:`RoundedMatmulMode`: emulated float16/bfloat16
+    autocast.
 
-    For accuracy checks only (it is no faster than float32), e.g. the phantom float16 check on a CPU:
+    For accuracy checks only (it is no faster than float32), e.g. the phantom float16 check on a
+    CPU:
     ``--cfg-options optim_wrapper.type=EmulatedAmpOptimWrapper optim_wrapper.dtype=float16``.
     float16 uses dynamic loss scaling like MMEngine's ``AmpOptimWrapper`` (a step whose gradients
     overflowed is skipped and the scale halved); bfloat16 has float32's range and needs none.

@@ -120,7 +120,8 @@ def pair_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=0.5)
     if not image_index:
         raise ValueError('no ground-truth images to evaluate')
     gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
-    det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index, 'pred')
+    det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index,
+                                                       'pred')
 
     p = Pairing()
     p.file_names = list(image_index)

@@ -45,7 +45,8 @@ def write_f1_thresholds(path, entries, iou_thr):
         'classes': entries,
         'settings': {'iou_thr': float(iou_thr)},
         'note': 'best-F1 threshold per class, chosen on the evaluated set itself (optimistic '
-                'there): choose thresholds on a validation set (tools/analysis_tools/thresholds.py)',
+                'there): choose thresholds on a validation set '
+                '(tools/analysis_tools/thresholds.py)',
     }
     path = ensure_parent_dir(os.fspath(path))
     with open(path, 'w', encoding='utf-8') as f:

@@ -11,7 +11,8 @@ from tbmm.models.dense_heads.batched_targets_retina_head import BatchedTargetsRe
 
 @MODELS.register_module()
 class BatchedRetinaHead(BatchedTargetsRetinaHead):
-    """``BatchedTargetsRetinaHead`` whose ``predict_by_feat`` selects candidates for the whole batch.
+    """``BatchedTargetsRetinaHead`` whose ``predict_by_feat`` selects candidates for the whole
+    batch.
 
     mmdet's ``predict_by_feat`` loops over images and, in each, over the FPN levels, where
     ``filter_scores_and_topk`` waits for the GPU twice (``scores[mask]``, ``nonzero``): about 10
@@ -21,7 +22,8 @@ class BatchedRetinaHead(BatchedTargetsRetinaHead):
     filter, class-wise NMS, ``max_per_img``) runs unchanged, so the detections equal mmdet's
     (``tests/models/test_batched_targets_retina_head.py``); only scores tied exactly at a level's
     ``nms_pre`` boundary may pick other, equal-scored, candidates (mmdet's own sort is not stable
-    there either). Falls back to mmdet for score factors, softmax classification or ``nms_pre <= 0``.
+    there either). Falls back to mmdet for score factors, softmax classification or
+    ``nms_pre <= 0``.
     """
 
     def predict_by_feat(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,

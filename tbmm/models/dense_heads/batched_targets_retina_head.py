@@ -1,4 +1,5 @@
-"""RetinaHead whose training targets are computed for the whole batch at once, without host syncs."""
+"""RetinaHead whose training targets are computed for the whole batch at once, without host
+syncs."""
 import torch
 from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
@@ -12,7 +13,8 @@ from tbmm.models.utils.label_sets import merge_identical_boxes
 
 @MODELS.register_module()
 class BatchedTargetsRetinaHead(Float32OutputRetinaHead):
-    """``Float32OutputRetinaHead`` with mmdet's ``MaxIoUAssigner`` + ``PseudoSampler`` targets, batched.
+    """``Float32OutputRetinaHead`` with mmdet's ``MaxIoUAssigner`` + ``PseudoSampler`` targets,
+    batched.
 
     mmdet assigns anchors image by image (``multi_apply`` over ``_get_targets_single``), and each
     image's assignment and sampling wait for the GPU several times (``nonzero``, boolean indexing,
@@ -63,7 +65,8 @@ class BatchedTargetsRetinaHead(Float32OutputRetinaHead):
         # torch.where, not a product: the deltas of unmatched anchors can be inf (empty images).
         bbox_targets = torch.where(positive.unsqueeze(-1), targets, targets.new_zeros(()))
         bbox_weights = positive.unsqueeze(-1).expand_as(bbox_targets).to(bbox_targets.dtype)
-        labels = torch.where(positive, matched_labels, matched_labels.new_full((), self.num_classes))
+        labels = torch.where(positive, matched_labels,
+                             matched_labels.new_full((), self.num_classes))
         pos_weight = self.train_cfg['pos_weight']
         label_weights = (positive.float() * (1.0 if pos_weight <= 0 else pos_weight)
                          + negative.float())

@@ -23,8 +23,8 @@ class MultiLabelRetinaHead(RetinaHead):
         check_label_set_classes(self.num_classes)
         if not getattr(self.loss_cls, 'reads_label_sets', False):
             raise ValueError(
-                f'{type(self).__name__}: loss_cls {type(self.loss_cls).__name__} cannot train boxes '
-                f'with several classes; use MultiLabelFocalLoss or Float32FocalLoss (or '
+                f'{type(self).__name__}: loss_cls {type(self.loss_cls).__name__} cannot train '
+                f'boxes with several classes; use MultiLabelFocalLoss or Float32FocalLoss (or '
                 f"bbox_head.type='RetinaHead' for mmdet's single-label targets)")
 
     def get_targets(self, anchor_list, valid_flag_list, batch_gt_instances, *args, **kwargs):

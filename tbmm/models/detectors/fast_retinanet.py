@@ -1,4 +1,5 @@
-"""RetinaNet with channels-last memory format, folded frozen BatchNorm and optional torch.compile."""
+"""RetinaNet with channels-last memory format, folded frozen BatchNorm and optional
+torch.compile."""
 import functools
 
 import torch
