@@ -4,13 +4,15 @@ import importlib
 import pytest
 
 from tbmm.utils import run_cli
+from tests.engine.tool_runs import tool_path
 
 PHANTOM = 'configs/tb_retinanet/phantom/retinanet_r18_fpn_phantom.py'
 
 
 @pytest.mark.parametrize('tool', ['train', 'test', 'infer', 'browse_dataset'])
 def test_cfg_option_without_a_value_is_a_usage_error(tool, capsys):
-    parse_args = importlib.import_module(f'tools.{tool}').parse_args
+    parse_args = importlib.import_module(
+        tool_path(tool)[:-len('.py')].replace('/', '.')).parse_args
     positional = {'train': [PHANTOM], 'test': [PHANTOM, 'x.pth'],
                   'infer': [PHANTOM, 'x.pth', 'scans'], 'browse_dataset': [PHANTOM]}[tool]
     with pytest.raises(SystemExit) as info:
