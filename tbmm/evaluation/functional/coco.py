@@ -58,7 +58,8 @@ def run_cocoeval(coco_gt, coco_dt):
     """Run COCOeval (bbox) evaluate + accumulate silently at maxDets=100; return the COCOeval."""
     coco_eval = COCOeval(coco_gt, coco_dt, 'bbox')
     # Only the 100-detection column is reported; accumulating COCO's 1- and 10-detection columns
-    # too would cost a third of the total time. Matching always uses maxDets[-1] (100) either way.
+    # too doubles accumulate's time (docs/records/evaluate_speed_2026-12-04.txt). Matching always
+    # uses maxDets[-1] (100) either way.
     coco_eval.params.maxDets = [100]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_eval.evaluate()
