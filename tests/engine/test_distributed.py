@@ -38,7 +38,7 @@ def test_two_cpu_processes_validate_like_one_process_test(tiny_phantom, tmp_path
 
     single = run_tool('test', TINY_CONFIG, work_dir / 'epoch_1.pth', '--work-dir',
                       tmp_path / 'single', '--metrics-prefix', tmp_path / 'single_test',
-                      '--cfg-options', *data, *PREDICT_ALL)
+                      '--no-report', '--cfg-options', *data, *PREDICT_ALL)
     assert single.returncode == 0, tail(single.stdout + single.stderr)
     assert f'Per-class metrics: {tmp_path}/single_test.metrics.json' in single.stdout
 
