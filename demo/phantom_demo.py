@@ -13,7 +13,7 @@ import sys
 import time
 
 from tbmm.classes import DEFAULT_CLASSES
-from tbmm.datasets.phantom import ensure_phantom_dataset
+from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS, ensure_phantom_dataset
 
 #: The demo trains this repository's phantom config (found from this checkout, not the package).
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -93,17 +93,22 @@ def write_learning_curves(work_dir):
 
 
 def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM_CONFIG,
-             num_train=500, num_test=80, image_size=256, seed=0, max_epochs=None, bf16=None):
+             num_train=500, num_test=80, image_size=256, seed=0, max_epochs=None, bf16=None,
+             cfg_options=None, phantom_options=None):
     """Phantom data -> train -> test -> overlays. ``bf16=None`` uses bfloat16 autocast where the
-    CPU has bfloat16 hardware (AMX / AVX512-BF16), about 1.5x faster there; float32 elsewhere."""
+    CPU has bfloat16 hardware (AMX / AVX512-BF16), about 1.5x faster there; float32 elsewhere.
+    ``cfg_options`` change the config for training and testing alike (e.g. the model);
+    ``phantom_options`` replace the phantom set's recipe (default ``DEMO_PHANTOM_OPTIONS``)."""
     from tbmm.apis import prepare_test_config, prepare_train_config, run_test, run_train
     from tbmm.evaluation import format_table
 
     start = time.time()
-    ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed, say=_say)
-    root_options = {f'{split}_dataloader.dataset.data_root': data_root.rstrip('/') + '/'
-                    for split in ('train', 'val', 'test')}
-    options = dict(root_options)
+    ensure_phantom_dataset(data_root, num_train, num_test, image_size, seed,
+                           options=phantom_options or DEMO_PHANTOM_OPTIONS, say=_say)
+    common_options = {f'{split}_dataloader.dataset.data_root': data_root.rstrip('/') + '/'
+                      for split in ('train', 'val', 'test')}
+    common_options.update(cfg_options or {})
+    options = dict(common_options)
     if max_epochs is not None:
         options['train_cfg.max_epochs'] = max_epochs
     options['randomness'] = dict(seed=seed)
@@ -120,7 +125,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     checkpoint = find_last_checkpoint(work_dir)
 
     _say(f'evaluating {checkpoint} on the phantom test set')
-    cfg = prepare_test_config(config, checkpoint, work_dir=work_dir, cfg_options=root_options)
+    cfg = prepare_test_config(config, checkpoint, work_dir=work_dir, cfg_options=common_options)
     metrics, result = run_test(cfg)
     # Intervals, error analysis with galleries, curves and statistics on one page; the table
     # then shows the intervals.
