@@ -2,7 +2,7 @@
 # The GPU checks of docs/benchmarks.md and docs/anchors.md, in parts that each fit a 10-minute
 # window on one H100/H200 (the 2026-11-26 H200 runs' timings):
 #
-#   bash .dev_scripts/gpu_checks.sh pytest     # ~2 min est.: the GPU-only tests (marker cuda,
+#   bash .dev_scripts/gpu_checks.sh pytest     # not timed yet: the GPU-only tests (marker cuda,
 #                                       #   tests/gpu/): fp16 AMP steps, mmcv's CUDA focal loss,
 #                                       #   the batched heads on CUDA; log and JUnit XML to OUT_DIR
 #   bash .dev_scripts/gpu_checks.sh speed      # ~6 min: the benchmark suite and the training step's
