@@ -12,9 +12,15 @@ both alike):
   with all graph optimisations, numpy decoding and NMS), onnxruntime's intra-op threads as given.
 
 Image reading and resizing are left out of both (the same code in both tools). The detections of
-the two are compared too, so a fast but wrong export cannot pass unnoticed. ``tools/onnx_speed.py``
-is the command line. (The benchmark tool was being moved into ``tbmm/benchmark/`` when this was
-written, so this module stands alone; ``--backend onnxruntime`` there is still to do.)
+the two are compared too, so a fast but wrong export cannot pass unnoticed.
+
+With ``precision='int8'`` a third contender joins the turn: the same ONNX model quantised by
+:func:`tbmm.deploy.quantize.quantize_int8` (calibrated on other synthetic radiographs). Stock
+MMDetection stays float32 (it offers no int8 inference), so its ratio is across precisions and is
+reported beside the same-precision float32 one, never instead of it.
+
+The command line is ``tools/analysis_tools/benchmark.py --task infer --backend onnxruntime
+--compare-stock [--precision int8]``.
 """
 import os
 import platform
@@ -103,7 +109,8 @@ def _timed(function):
 
 
 def compare_onnx_with_stock(size=1024, iters=5, warmup=1, threads=None, classes=None, seed=0,
-                            providers=('CPUExecutionProvider',), work_dir=None):
+                            providers=('CPUExecutionProvider',), work_dir=None,
+                            precision='float32', calibration_count=2):
     """Time stock MMDetection and onnxruntime on one image, turn about; return a result dict.
 
     Args:
@@ -113,9 +120,13 @@ def compare_onnx_with_stock(size=1024, iters=5, warmup=1, threads=None, classes=
         classes: class names (default: the 9 ChestX-Det classes).
         providers: onnxruntime execution providers.
         work_dir: where the ONNX file goes (default: a temporary folder, removed after).
+        precision: ``'float32'``, or ``'int8'`` to time an int8 copy of the ONNX model too.
+        calibration_count: with int8, synthetic radiographs (seeds after ``seed``) calibrating it.
 
     The dict holds per backend the median and all seconds per image, the ratio stock/onnx
-    (how many times faster onnxruntime is), and how the two sets of detections compare.
+    (how many times faster onnxruntime is), and how the two sets of detections compare; with
+    int8, an ``int8`` entry holds the same for the int8 model (``ratio``: stock float32 / int8,
+    ``ratio_vs_onnx_float32``: onnxruntime float32 / int8).
     """
     from tbmm.apis.export import write_onnx
     from tbmm.classes import DEFAULT_CLASSES
@@ -127,33 +138,73 @@ def compare_onnx_with_stock(size=1024, iters=5, warmup=1, threads=None, classes=
     model, cfg = build_stock_model(len(classes), seed)
     gray = synthetic_radiograph(size, seed)
     data = _stock_data(gray)
+    if precision not in ('float32', 'int8'):
+        raise ValueError(f"precision must be 'float32' or 'int8', got {precision!r}")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(work_dir or tmp, 'stock_r101.onnx')
         write_onnx(model, _deploy_metadata(model, cfg, classes, size), path)
-        detector = OnnxDetector(path, providers=providers, intra_op_threads=threads)
-        stock_times, onnx_times = [], []
+        contenders = {'onnx': OnnxDetector(path, providers=providers, intra_op_threads=threads)}
+        quantized = None
+        if precision == 'int8':
+            quantized, quantize_s = _quantize(path, tmp, size, seed, calibration_count)
+            contenders['int8'] = OnnxDetector(quantized.path, providers=providers,
+                                              intra_op_threads=threads)
+        times = {name: [] for name in ('stock', *contenders)}
+        outputs = {}
         with torch.no_grad():
             for i in range(warmup + iters):
-                stock_s, stock_out = _timed(lambda: model.test_step(data))
-                onnx_s, onnx_out = _timed(lambda: detector.predict([gray]))
+                seconds, outputs['stock'] = _timed(lambda: model.test_step(data))
                 if i >= warmup:
-                    stock_times.append(stock_s)
-                    onnx_times.append(onnx_s)
-        providers_used = detector.providers
-    stock_pred = stock_out[0].pred_instances
-    boxes, scores, labels = onnx_out[0]
-    stock_median, onnx_median = statistics.median(stock_times), statistics.median(onnx_times)
-    return dict(
+                    times['stock'].append(seconds)
+                for name, detector in contenders.items():
+                    seconds, outputs[name] = _timed(lambda: detector.predict([gray]))
+                    if i >= warmup:
+                        times[name].append(seconds)
+        providers_used = contenders['onnx'].providers
+    stock_scores = outputs['stock'][0].pred_instances.scores.numpy()
+    scores = outputs['onnx'][0][1]
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    result = dict(
         date=datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
         machine=f'{_cpu_name()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}',
         torch=torch.__version__, onnxruntime=_onnxruntime_version(),
         size=size, iters=iters, warmup=warmup, threads=threads,
         torch_threads=torch.get_num_threads(),
-        providers=providers_used, precision='float32 (both)', stock_config=STOCK_CONFIG,
-        stock_s=stock_times, onnx_s=onnx_times, stock_median_s=stock_median,
-        onnx_median_s=onnx_median, ratio=stock_median / onnx_median,
-        detections=dict(stock=int(len(stock_pred.scores)), onnx=int(len(scores)),
-                        max_score_diff=_max_score_diff(stock_pred.scores.numpy(), scores)))
+        providers=providers_used,
+        precision=('float32 (both)' if quantized is None
+                   else 'stock float32; onnxruntime float32 and int8'),
+        stock_config=STOCK_CONFIG,
+        stock_s=times['stock'], onnx_s=times['onnx'], stock_median_s=medians['stock'],
+        onnx_median_s=medians['onnx'], ratio=medians['stock'] / medians['onnx'],
+        detections=dict(stock=int(len(stock_scores)), onnx=int(len(scores)),
+                        max_score_diff=_max_score_diff(stock_scores, scores)))
+    if quantized is not None:
+        int8_scores = outputs['int8'][0][1]
+        result['int8'] = dict(
+            onnx_s=times['int8'], onnx_median_s=medians['int8'],
+            ratio=medians['stock'] / medians['int8'],
+            ratio_vs_onnx_float32=medians['onnx'] / medians['int8'],
+            detections=dict(onnx=int(len(int8_scores)),
+                            max_score_diff_vs_stock=_max_score_diff(stock_scores, int8_scores)),
+            quantization=quantized.settings, quantize_s=quantize_s,
+            check=quantized.check)
+    return result
+
+
+def _quantize(path, tmp, size, seed, count):
+    """An int8 copy of the ONNX file ``path`` calibrated on ``count`` synthetic radiographs of
+    seeds after ``seed`` (not the timed image); returns ``(QuantizeSummary, seconds)``."""
+    import cv2
+
+    from tbmm.deploy.quantize import quantize_int8
+
+    folder = os.path.join(tmp, 'calibration')
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        cv2.imwrite(os.path.join(folder, f'{i:03d}.png'), synthetic_radiograph(size, seed + 1 + i))
+    start = time.perf_counter()
+    summary = quantize_int8(path, os.path.splitext(path)[0] + '.int8.onnx', folder, count=count)
+    return summary, time.perf_counter() - start
 
 
 def _max_score_diff(a, b):

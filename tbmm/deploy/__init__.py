@@ -11,6 +11,8 @@ cannot be installed::
 * :mod:`.preprocess`, :mod:`.postprocess`: the test pipeline and RetinaNet's detection step in
   numpy.
 * :mod:`.runtime`: :class:`OnnxDetector` and the folder driver :func:`run_folder`.
+* :mod:`.quantize`: an int8 copy of an exported model, calibrated on images
+  (``tools/export.py --int8``; needs the ``onnx`` package besides onnxruntime).
 """
 from tbmm.deploy.metadata import MODEL_FORMAT, DeployMetadata, DeployModelError, parse_metadata
 from tbmm.deploy.runtime import OnnxDetector, run_folder

@@ -71,6 +71,8 @@ def main(argv=None):
     if summary.thresholds_source == 'model':
         print('thresholds:  stored in the model (tools/export.py --thresholds)')
     print(f'providers:   {", ".join(summary.providers)}')
+    if model.precision != 'float32':
+        print(f'precision:   {model.precision} (tools/export.py --{model.precision})')
     print(f'predictions: {summary.predictions_path}')
     print(f'overlays:    {summary.overlay_dir}/')
     if summary.dicom is not None:

@@ -100,6 +100,12 @@ class OnnxDetector:
         return self.metadata.classes
 
     @property
+    def precision(self):
+        """``'float32'``, or ``'int8'`` for a model from ``tools/export.py --int8``."""
+        from tbmm.deploy.quantize import model_precision
+        return model_precision(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
     def providers(self):
         """The providers the session really uses (CUDA may fall back to CPU)."""
         return self.session.get_providers()

@@ -87,6 +87,12 @@ def parse_args(argv=None):
                         help="--backend onnxruntime: torch's and onnxruntime's intra-op threads")
     parser.add_argument('--providers', nargs='+', default=['CPUExecutionProvider'],
                         help='--backend onnxruntime: onnxruntime execution providers')
+    parser.add_argument('--precision', choices=('float32', 'int8'), default='float32',
+                        help='--backend onnxruntime: int8 also times an int8 copy of the ONNX '
+                        'model (tbmm.deploy.quantize); stock stays float32, and both ratios '
+                        'are printed')
+    parser.add_argument('--calibration-count', type=int, default=2,
+                        help='--precision int8: synthetic radiographs calibrating the int8 model')
     args = parser.parse_args(argv)
     if args.backend == 'onnxruntime':
         if args.task != 'infer' or not args.compare_stock or args.suite or args.breakdown:
@@ -94,7 +100,12 @@ def parse_args(argv=None):
                          '--compare-stock (no --suite, no --breakdown)')
         if args.iters < 1 or args.warmup < 0 or args.image_size < 64:
             parser.error('--iters must be >= 1, --warmup >= 0 and --image-size >= 64')
+        if args.calibration_count < 1:
+            parser.error('--calibration-count must be >= 1')
         return args
+    if args.precision != 'float32':
+        parser.error('--precision int8 times an ONNX model: give --backend onnxruntime (for '
+                     'PyTorch precision see --amp)')
     if args.suite is None and args.config is None:
         parser.error('give a config, or --suite')
     if args.profile and not args.breakdown:
@@ -139,15 +150,29 @@ def run_onnx_cli(args):
         classes = config_classes(load_config(args.config, _parse_cfg_options(args.cfg_options)))
     result = compare_onnx_with_stock(size=args.image_size, iters=args.iters, warmup=args.warmup,
                                      threads=args.threads, classes=classes,
-                                     providers=args.providers)
+                                     providers=args.providers, precision=args.precision,
+                                     calibration_count=args.calibration_count)
     detections = result['detections']
-    print(f"{result['size']}² image, float32, {result['iters']} timed run(s) each, threads "
-          f"{result['threads'] or 'default'} ({', '.join(result['providers'])})")
-    print(f"mmdet-stock:  {result['stock_median_s']:.3f} s/img (median)")
-    print(f"onnxruntime:  {result['onnx_median_s']:.3f} s/img (median)")
-    print(f"ratio (stock time / onnxruntime time): {result['ratio']:.2f}x")
+    print(f"{result['size']}² image, {result['precision']}, {result['iters']} timed run(s) "
+          f"each, threads {result['threads'] or 'default'} ({', '.join(result['providers'])})")
+    print(f"mmdet-stock:  {result['stock_median_s']:.3f} s/img (median, float32)")
+    print(f"onnxruntime:  {result['onnx_median_s']:.3f} s/img (median, float32)")
+    int8 = result.get('int8')
+    if int8:
+        print(f"onnxruntime:  {int8['onnx_median_s']:.3f} s/img (median, int8; calibrated on "
+              f"{int8['quantization']['calibration_images']} image(s) in "
+              f"{int8['quantize_s']:.0f} s)")
+    print(f"ratio (stock time / onnxruntime time): {result['ratio']:.2f}x (same precision, "
+          f"float32)")
+    if int8:
+        print(f"ratio (stock float32 time / onnxruntime int8 time), across precisions: "
+              f"{int8['ratio']:.2f}x; int8 vs onnxruntime float32: "
+              f"{int8['ratio_vs_onnx_float32']:.2f}x")
     print(f"detections:   stock {detections['stock']}, onnxruntime {detections['onnx']}, "
           f"largest score difference {detections['max_score_diff']}")
+    if int8:
+        print(f"              int8 {int8['detections']['onnx']}, largest score difference "
+              f"from stock {int8['detections']['max_score_diff_vs_stock']}")
     return dict(result, label=args.label, backend='onnxruntime', config=args.config)
 
 
