@@ -6,19 +6,24 @@ Examples:
         configs/tb_retinanet/fast/retinanet_r101_fpn_10e_chestxdet_fast_bf16.py \\
         --task train --compare-stock --stock-amp fp16 --device cuda
     # inference on the CPU, bf16 autocast
-    python tools/analysis_tools/benchmark.py configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
+    python tools/analysis_tools/benchmark.py \\
+        configs/tb_retinanet/retinanet_r101_fpn_10e_chestxdet.py \\
         --task infer --device cpu --amp bf16 --batch-size 1 --iters 5
     # end to end from PNG files, and the data loader alone
     DATA=data/chestxdet/annotation/train.json,data/chestxdet/train_data
     python tools/analysis_tools/benchmark.py CONFIG --task train --data $DATA
     python tools/analysis_tools/benchmark.py CONFIG --task data --data $DATA
     # where a training step's time goes (and torch.profiler's table)
-    python tools/analysis_tools/benchmark.py CONFIG --breakdown --batch-size 16 --profile step_profile.txt
-    # the ONNX runtime (python -m tbmm.deploy) against stock MMDetection, R-101 at 1024², one thread each
-    python tools/analysis_tools/benchmark.py --task infer --backend onnxruntime --compare-stock \
+    python tools/analysis_tools/benchmark.py CONFIG --breakdown --batch-size 16 \\
+        --profile step_profile.txt
+    # the ONNX runtime (python -m tbmm.deploy) against stock MMDetection, R-101 at 1024²,
+    # one thread each
+    python tools/analysis_tools/benchmark.py --task infer --backend onnxruntime --compare-stock \\
         --threads 1 --iters 5 --warmup 1 --json work_dirs/onnx_speed.jsonl
-    # the GPU suite (tools/analysis_tools/benchmark_suites.py): every lever and mode against stock, one process
-    python tools/analysis_tools/benchmark.py --suite gpu --data $DATA --json work_dirs/gpu.jsonl --markdown gpu.md
+    # the GPU suite (tools/analysis_tools/benchmark_suites.py): every lever and mode against
+    # stock, one process
+    python tools/analysis_tools/benchmark.py --suite gpu --data $DATA \\
+        --json work_dirs/gpu.jsonl --markdown gpu.md
 """
 import argparse
 import json
@@ -31,7 +36,8 @@ SUITES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'benchmar
 
 
 def load_suites():
-    """``SUITES`` of tools/analysis_tools/benchmark_suites.py (found beside this file, wherever it runs from)."""
+    """``SUITES`` of tools/analysis_tools/benchmark_suites.py (found beside this file, wherever
+    it runs from)."""
     return runpy.run_path(SUITES_FILE)['SUITES']
 
 
@@ -40,8 +46,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='config to measure (not with --suite)')
     parser.add_argument('--suite', choices=sorted(load_suites()), default=None,
-                        help='run a list of runs (tools/analysis_tools/benchmark_suites.py) instead of one '
-                             'config; disk runs read --data, results go to --json (required)')
+                        help='run a list of runs (tools/analysis_tools/benchmark_suites.py) '
+                             'instead of one config; disk runs read --data, results go to '
+                             '--json (required)')
     parser.add_argument('--breakdown', action='store_true',
                         help='time the parts of a step on a synthetic batch: --task train (whole '
                              'step, preprocessor, network without loss, targets and loss) or '
