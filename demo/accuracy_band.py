@@ -25,8 +25,8 @@ import time
 
 from tbmm.datasets.phantom import DEMO_PHANTOM_OPTIONS
 
-#: 12 epochs (the phantom config's own schedule) of 120 images at 128 px: about as much training
-#: as 4 epochs at 256 px, and enough for the large classes to be learnt.
+#: 12 epochs (the phantom config's own schedule) of 120 images, at 128 px (images and model
+#: input): a step costs a third of one at the config's 256 px, and the large classes are learnt.
 BAND_SCALE = dict(num_train=120, num_test=40, image_size=128, max_epochs=12)
 #: The demo's mix with every other positive image holding a box labelled Consolidation and Effusion
 #: (the demo set: one in ten), so that the label-set gain shows in a run of minutes.
@@ -41,7 +41,8 @@ def band_metrics(work_dir, data_root, cfg_options=None):
     """The band's numbers of a finished ``run_demo`` in ``work_dir`` on the set in ``data_root``:
     ``{"map50", "ap50": {class: AP50}, "shared_boxes": {"boxes", "mean_weaker_score",
     "mean_stronger_score"}}``; ``cfg_options`` as the run was trained with."""
-    from demo.phantom_demo import PHANTOM_CONFIG, find_last_checkpoint
+    from demo.phantom_demo import PHANTOM_CONFIG, find_last_checkpoint, resize_pipelines
+    from tbmm.apis.config import load_config
     from tbmm.apis.inference import init_model, predict_files, sample_to_record
     from tbmm.datasets.annotations import read_annotations
     from tbmm.evaluation.functional.shared_boxes import (
@@ -51,7 +52,8 @@ def band_metrics(work_dir, data_root, cfg_options=None):
 
     with open(osp.join(work_dir, 'test.metrics.json')) as f:
         result = json.load(f)
-    model = init_model(PHANTOM_CONFIG, find_last_checkpoint(work_dir), cfg_options=cfg_options)
+    cfg = resize_pipelines(load_config(PHANTOM_CONFIG, cfg_options), BAND_SCALE['image_size'])
+    model = init_model(cfg, find_last_checkpoint(work_dir))
     classes = tuple(model.dataset_meta['classes'])
     entries = []
     for split in ('train', 'test'):

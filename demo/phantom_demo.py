@@ -39,7 +39,8 @@ def find_last_checkpoint(work_dir):
 
 
 def write_overlays(config, checkpoint, ann_file, img_dir, out_dir, num_images=6, score_thr=0.3):
-    """Ground truth vs prediction overlays for the first ``num_images`` records of ``ann_file``."""
+    """Ground truth vs prediction overlays for the first ``num_images`` records of ``ann_file``
+    (``config``: a file or a loaded ``Config``)."""
     from tbmm.apis.inference import init_model, predict_files, sample_to_record
     from tbmm.datasets.annotations import read_annotations, write_annotations
     from tbmm.datasets.image_io import read_xray
@@ -70,6 +71,20 @@ def write_overlays(config, checkpoint, ann_file, img_dir, out_dir, num_images=6,
     return written
 
 
+def resize_pipelines(cfg, image_size):
+    """Make every ``Resize`` of ``cfg``'s data loaders resize to ``image_size`` square, the
+    phantom images' size: the model then sees them as they are, not rescaled to the config's
+    own size (the phantom config's 256). Returns ``cfg``, changed in place."""
+    from tbmm.datasets.dataset_cfg import innermost_dataset, is_resize
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:
+            continue
+        for step in innermost_dataset(cfg[loader].dataset).pipeline:
+            if is_resize(step):
+                step['scale'] = (image_size, image_size)
+    return cfg
+
+
 def write_dataset_statistics(ann_file, out_dir):
     """Per-class counts, box sizes and the class co-occurrence heatmap of ``ann_file``."""
     from tbmm.analysis.stats import dataset_statistics, format_statistics
@@ -97,6 +112,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
              cfg_options=None, phantom_options=None):
     """Phantom data -> train -> test -> overlays. ``bf16=None`` uses bfloat16 autocast where the
     CPU has bfloat16 hardware (AMX / AVX512-BF16), about 1.5x faster there; float32 elsewhere.
+    ``image_size``: the phantom images' size and the model's input size (:func:`resize_pipelines`).
     ``cfg_options`` change the config for training and testing alike (e.g. the model);
     ``phantom_options`` replace the phantom set's recipe (default ``DEMO_PHANTOM_OPTIONS``)."""
     from tbmm.apis import prepare_test_config, prepare_train_config, run_test, run_train
@@ -120,12 +136,14 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
 
     _say(f'training {osp.relpath(config)} on CPU ({"bfloat16" if bf16 else "float32"}) '
          f'-> {work_dir}')
-    cfg = prepare_train_config(config, work_dir=work_dir, cfg_options=options)
+    cfg = resize_pipelines(prepare_train_config(config, work_dir=work_dir, cfg_options=options),
+                           image_size)
     run_train(cfg)
     checkpoint = find_last_checkpoint(work_dir)
 
     _say(f'evaluating {checkpoint} on the phantom test set')
-    cfg = prepare_test_config(config, checkpoint, work_dir=work_dir, cfg_options=common_options)
+    cfg = resize_pipelines(prepare_test_config(config, checkpoint, work_dir=work_dir,
+                                               cfg_options=common_options), image_size)
     metrics, result = run_test(cfg)
     # Intervals, error analysis with galleries, curves and statistics on one page; the table
     # then shows the intervals.
@@ -139,7 +157,7 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
     heatmap = write_dataset_statistics(osp.join(data_root, 'annotation', 'train.json'),
                                        osp.join(work_dir, 'dataset_stats'))
     overlay_dir = osp.join(work_dir, 'overlays')
-    overlays = write_overlays(config, checkpoint, osp.join(data_root, 'annotation', 'test.json'),
+    overlays = write_overlays(cfg, checkpoint, osp.join(data_root, 'annotation', 'test.json'),
                               osp.join(data_root, 'test_data'), overlay_dir)
     print(table)
     _say(f'done in {(time.time() - start) / 60:.1f} min')
@@ -156,7 +174,8 @@ def run_demo(data_root='data/phantom', work_dir='work_dirs/demo', config=PHANTOM
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='tbmm demo: phantom data -> train -> test -> overlays')
+    parser = argparse.ArgumentParser(
+        description='tbmm demo: phantom data -> train -> test -> overlays')
     parser.add_argument('--data-root', default='data/phantom')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=500)
