@@ -180,7 +180,8 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=500)
     parser.add_argument('--num-test', type=int, default=80)
-    parser.add_argument('--image-size', type=int, default=256)
+    parser.add_argument('--image-size', type=int, default=256,
+                        help="the phantom images' size, which the model trains and tests at")
     parser.add_argument('--epochs', type=int, help='override the phantom config\'s epochs')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--precision', choices=['auto', 'float32', 'bfloat16'], default='auto',
