@@ -36,6 +36,7 @@ RECORDS = REPO / 'docs' / 'records'
 GPU = RECORDS / 'gpu_h200_2026-11-26.jsonl'
 PHANTOM = RECORDS / 'phantom_accuracy_2026-11-26.jsonl'
 DEMO = RECORDS / 'demo_2026-11-26.jsonl'
+DEMO_BAND = RECORDS / 'demo_accuracy_band.jsonl'
 CPU = RECORDS / 'cpu_benchmark_2026-11-26.jsonl'
 PHANTOM_ANCHORS = RECORDS / 'phantom_anchors_2026-11-26.jsonl'
 NIH = RECORDS / 'nih_cv'
@@ -557,6 +558,23 @@ def demo_run_phrase():
             f"{run['n_negative']} negative test images)")
 
 
+def demo_band_table():
+    """README: the demo recipe's accuracy band (demo/accuracy_band.py's raw records), label sets
+    against mmdet's single-label targets at one commit, per seed."""
+    runs = {(r['targets'], r['seed']): r for r in read_jsonl(DEMO_BAND)}
+    seeds = sorted({seed for _, seed in runs})
+    rows = []
+    for title, targets, key in (
+            ('mAP50 (test set), single-label targets', 'single_label', 'map50'),
+            ('mAP50 (test set), label sets', 'label_sets', 'map50'),
+            ('shared-box score, single-label targets', 'single_label', 'weaker'),
+            ('shared-box score, label sets', 'label_sets', 'weaker')):
+        values = [runs[targets, seed]['map50'] if key == 'map50'
+                  else runs[targets, seed]['shared_boxes']['mean_weaker_score'] for seed in seeds]
+        rows.append([title] + [f'{v:.3f}' for v in values] + [f'{statistics.fmean(values):.3f}'])
+    return markdown_table([''] + [f'seed {seed}' for seed in seeds] + ['mean'], rows)
+
+
 # --- NIH cross-validation (raw records) ---------------------------------------------------------
 
 def _with_interval(value, interval):
@@ -681,6 +699,7 @@ TABLES = [
         'phantom 1024², anchors', 6, ['AP50 (FROC), val epoch 6', 'default anchors (32-406 px)',
                                       'small anchors (16-406 px)'], True)),
     DerivedTable('demo', README, demo_table),
+    DerivedTable('demo-band', README, demo_band_table),
     DerivedTable('nih-cv-classes', README, nih_cv_classes_table),
     DerivedTable('nih-cv-folds', README, nih_cv_folds_table),
     DerivedTable('nih-test', README, nih_test_table),
