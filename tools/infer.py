@@ -25,7 +25,6 @@ each image goes through every model and their detections are fused with weighted
 class by class (with --tta, every model's plain and flipped views are fused together).
 """
 import argparse
-import os.path as osp
 import sys
 
 from tbmm.cli import CfgOptionsAction
@@ -107,6 +106,7 @@ def main(argv=None):
         from tbmm.checkpoint import allow_unsafe_checkpoint_loading
         allow_unsafe_checkpoint_loading(True)
     from tbmm.apis.folder_inference import run_inference
+    from tbmm.datasets.image_files import report_unreadable
     from tbmm.datasets.image_io import recording_window_fallbacks
 
     checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
@@ -139,12 +139,7 @@ def main(argv=None):
         print(f'{len(window_fallbacks)} DICOM file(s) with a malformed window/LUT, read with their '
               f'value range stretched instead (first: {first}: {reason})', file=sys.stderr)
     if summary.failures:
-        print(f'{len(summary.failures)} file(s) could not be read '
-              f'(all listed in {osp.join(args.out_dir, "unreadable.txt")}):', file=sys.stderr)
-        for name, reason in summary.failures[:_LISTED_FAILURES]:
-            print(f'  {name}: {reason}', file=sys.stderr)
-        if len(summary.failures) > _LISTED_FAILURES:
-            print(f'  ... and {len(summary.failures) - _LISTED_FAILURES} more', file=sys.stderr)
+        report_unreadable(summary.failures, args.out_dir, limit=_LISTED_FAILURES)
     return 0
 
 

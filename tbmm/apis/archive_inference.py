@@ -24,7 +24,7 @@ import os
 import os.path as osp
 from collections import namedtuple
 
-from tbmm.datasets.image_files import find_images
+from tbmm.datasets.image_files import find_images, write_unreadable_list
 from tbmm.datasets.image_io import IMAGE_SUFFIXES, ImageReadError
 from tbmm.errors import MissingExtraError, UserInputError, error_line
 
@@ -141,12 +141,7 @@ def merge_parts(out_dir, images, n_done_before=0, n_not_images=0):
     unreadable = sorted((e['file_name'], e['reason']) for e in chosen if 'record' not in e)
     predictions_path = osp.join(out_dir, 'predictions.json')
     write_annotations(predictions_path, sorted(records, key=lambda r: r['file_name']))
-    unreadable_path = osp.join(out_dir, 'unreadable.txt')
-    if unreadable:
-        with open(unreadable_path, 'w', encoding='utf-8') as f:
-            f.writelines(f'{name}\t{reason}\n' for name, reason in unreadable)
-    elif osp.isfile(unreadable_path):
-        os.remove(unreadable_path)
+    write_unreadable_list(out_dir, unreadable)
     return ArchiveSummary(len(images), len(records), len(unreadable), n_done_before,
                           n_not_images, predictions_path, unreadable)
 

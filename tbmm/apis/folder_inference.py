@@ -16,7 +16,7 @@ from tbmm.apis.inference import (
     sample_to_record,
 )
 from tbmm.apis.precision import asks_for_inference_amp, inference_autocast_dtype
-from tbmm.datasets.image_files import find_images, overlay_names
+from tbmm.datasets.image_files import find_images, overlay_names, write_unreadable_list
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.deploy.records import add_image_fields
 
@@ -124,13 +124,7 @@ def run_inference(config, checkpoint, source, out_dir, score_thr=0.3, device='cp
                 dicom_writer.write(result.path, record)
 
     failures.sort()
-    unreadable_path = osp.join(out_dir, 'unreadable.txt')
-    if failures:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(unreadable_path, 'w', encoding='utf-8') as f:
-            f.writelines(f'{name}\t{reason}\n' for name, reason in failures)
-    elif osp.isfile(unreadable_path):
-        os.remove(unreadable_path)  # left over from an earlier run on the same folder
+    write_unreadable_list(out_dir, failures)
     if not records:
         raise ImageReadError(source, f'none of the {len(images)} image file(s) could be read '
                              f'(first: {failures[0][0]}: {failures[0][1]})')

@@ -16,7 +16,6 @@ import copy
 import os.path as osp
 from collections import namedtuple
 
-import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmdet.apis import init_detector
@@ -28,6 +27,7 @@ from mmengine.registry import init_default_scope
 from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
 from tbmm.datasets.image_io import ImageReadError
+from tbmm.deploy.records import prediction_record
 from tbmm.errors import MissingExtraError
 from tbmm.models.test_time_augs import WBFTTAModel
 from tbmm.setup_env import register_all_modules
@@ -201,21 +201,11 @@ def predict_files(model, paths, batch_size=1, pipeline=None):
 
 def sample_to_record(file_name, data_sample, classes, score_thr=0.0):
     """A prediction record (annotation format + ``scores``) from a model output, boxes in image
-    pixels."""
+    pixels (:func:`tbmm.deploy.records.prediction_record`, which the ONNX runtime uses too)."""
     pred = data_sample.pred_instances
-    scores = pred.scores.detach().cpu().numpy()
-    keep = scores >= score_thr
-    boxes = pred.bboxes.detach().cpu().numpy()[keep]
-    labels = pred.labels.detach().cpu().numpy()[keep]
-    scores = scores[keep]
-    order = np.argsort(-scores, kind='stable')
-    # Rounded only below what could change a result: 4 decimals made scores tie and moved the
-    # image-level threshold away from what tools/test.py computes on the same outputs.
-    return dict(
-        file_name=file_name,
-        syms=[classes[int(labels[i])] for i in order],
-        boxes=[[round(float(v), 2) for v in boxes[i]] for i in order],
-        scores=[round(float(scores[i]), 6) for i in order])
+    return prediction_record(file_name, pred.bboxes.detach().cpu().numpy(),
+                             pred.scores.detach().cpu().numpy(),
+                             pred.labels.detach().cpu().numpy(), classes, score_thr)
 
 
 # --- test-time augmentation: model and config -------------------------------------------------

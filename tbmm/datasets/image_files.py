@@ -1,4 +1,5 @@
-"""Which image files a folder, file or glob pattern names, and the overlay file name of each.
+"""Which image files a folder, file or glob pattern names, the overlay file name of each, and the
+list of those a run could not read.
 
 Light (standard library only): the torch-based ``tools/infer.py`` driver
 (:mod:`tbmm.apis.folder_inference`) and the torch-free ONNX runtime (:mod:`tbmm.deploy`) share it.
@@ -6,6 +7,7 @@ Light (standard library only): the torch-based ``tools/infer.py`` driver
 import glob
 import os
 import os.path as osp
+import sys
 from collections import Counter
 
 from tbmm.datasets.image_io import IMAGE_SUFFIXES
@@ -71,3 +73,32 @@ def overlay_names(file_names):
     return {name: (f'{stem}_{suffix.lstrip(".")}.png' if counts[stem.lower()] > 1 and suffix
                    else f'{stem}.png')
             for name, (stem, suffix) in zip(file_names, stems)}
+
+
+#: The list of images a folder run could not read, beside its predictions.json.
+UNREADABLE_LIST = 'unreadable.txt'
+
+
+def write_unreadable_list(out_dir, failures):
+    """Write ``out_dir/unreadable.txt`` (``name<TAB>reason`` per line, sorted) for the
+    ``(file_name, reason)`` pairs a run could not read, or remove one left over from an earlier
+    run on the same folder when there are none; return its path."""
+    path = osp.join(out_dir, UNREADABLE_LIST)
+    if failures:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as f:
+            f.writelines(f'{name}\t{reason}\n' for name, reason in sorted(failures))
+    elif osp.isfile(path):
+        os.remove(path)
+    return path
+
+
+def report_unreadable(failures, out_dir, limit=10, file=None):
+    """Print how many files could not be read and the first ``limit`` of them (to stderr)."""
+    file = file or sys.stderr
+    print(f'{len(failures)} file(s) could not be read '
+          f'(all listed in {osp.join(out_dir, UNREADABLE_LIST)}):', file=file)
+    for name, reason in failures[:limit]:
+        print(f'  {name}: {reason}', file=file)
+    if len(failures) > limit:
+        print(f'  ... and {len(failures) - limit} more', file=file)

@@ -13,7 +13,6 @@ every class. Exit status 2 with one error line for a file that is no tbmm ONNX m
 thresholds file, or no readable image.
 """
 import argparse
-import os.path as osp
 import sys
 
 _LISTED_FAILURES = 10
@@ -54,6 +53,7 @@ def main(argv=None):
         print(f'error: --score-thr must be between 0 and 1, got {args.score_thr}',
               file=sys.stderr)
         return 2
+    from tbmm.datasets.image_files import report_unreadable
     from tbmm.deploy.runtime import OnnxDetector, run_folder
 
     model = OnnxDetector(args.model, providers=args.providers, intra_op_threads=args.threads)
@@ -83,12 +83,7 @@ def main(argv=None):
     if summary.n_skipped:
         print(f'skipped {summary.n_skipped} file(s) that are not PNG/JPEG/BMP/TIFF/DICOM')
     if summary.failures:
-        print(f'{len(summary.failures)} file(s) could not be read '
-              f'(all listed in {osp.join(args.out_dir, "unreadable.txt")}):', file=sys.stderr)
-        for name, reason in summary.failures[:_LISTED_FAILURES]:
-            print(f'  {name}: {reason}', file=sys.stderr)
-        if len(summary.failures) > _LISTED_FAILURES:
-            print(f'  ... and {len(summary.failures) - _LISTED_FAILURES} more', file=sys.stderr)
+        report_unreadable(summary.failures, args.out_dir, limit=_LISTED_FAILURES)
     return 0
 
 

@@ -14,7 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from tbmm.datasets.annotations import write_annotations
-from tbmm.datasets.image_files import find_images, overlay_names
+from tbmm.datasets.image_files import find_images, overlay_names, write_unreadable_list
 from tbmm.datasets.image_io import ImageReadError, read_xray
 from tbmm.deploy.metadata import DeployModelError, parse_metadata
 from tbmm.deploy.postprocess import AnchorGrid, detect_single_image
@@ -264,13 +264,7 @@ def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=
         bar.close()
 
     failures.sort()
-    unreadable_path = osp.join(out_dir, 'unreadable.txt')
-    if failures:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(unreadable_path, 'w', encoding='utf-8') as f:
-            f.writelines(f'{name}\t{reason}\n' for name, reason in failures)
-    elif osp.isfile(unreadable_path):
-        os.remove(unreadable_path)  # left over from an earlier run on the same folder
+    write_unreadable_list(out_dir, failures)
     if not records:
         raise ImageReadError(', '.join(map(str, sources)),
                              f'none of the {len(images)} image file(s) could be read (first: '
