@@ -79,6 +79,19 @@ class _Boxes:
         return len(self.labels)
 
 
+def _index_images(gt_records, purpose):
+    """``{file_name: index}`` of the ground-truth images, refusing a repeated name or none at all
+    (``purpose`` ends the latter's message)."""
+    image_index = {}
+    for record in gt_records:
+        if record['file_name'] in image_index:
+            raise ValueError(f'gt: duplicate file_name {record["file_name"]!r}')
+        image_index[record['file_name']] = len(image_index)
+    if not image_index:
+        raise ValueError(f'no ground-truth images {purpose}')
+    return image_index
+
+
 def _flatten_records(records, image_index, class_index, kind):
     """Turn records into :class:`_Boxes`, counting boxes of classes outside the class list.
 
@@ -146,14 +159,8 @@ def evaluate_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=
     iou_thr = check_iou_threshold(iou_thr)
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
-    image_index = {}
-    for record in gt_records:
-        if record['file_name'] in image_index:
-            raise ValueError(f'gt: duplicate file_name {record["file_name"]!r}')
-        image_index[record['file_name']] = len(image_index)
+    image_index = _index_images(gt_records, 'to evaluate')
     n_images = len(image_index)
-    if n_images == 0:
-        raise ValueError('no ground-truth images to evaluate')
 
     gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
     det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index,

@@ -68,7 +68,7 @@ import numpy as np
 from tbmm.classes import DEFAULT_CLASSES
 
 from .bootstrap import _interval, ci_key, draw_counts
-from .evaluate import _flatten_records
+from .evaluate import _flatten_records, _index_images
 from .matching import check_iou_threshold, match_detections, rank_by_score
 from .thresholds_file import (
     THRESHOLDS_FORMAT,
@@ -224,14 +224,8 @@ def select_thresholds(gt_records, pred_records, target, classes=DEFAULT_CLASSES,
         raise ValueError(f'n_resamples must be >= 0, got {n_resamples}')
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
-    image_index = {}
-    for record in gt_records:
-        if record['file_name'] in image_index:
-            raise ValueError(f'gt: duplicate file_name {record["file_name"]!r}')
-        image_index[record['file_name']] = len(image_index)
+    image_index = _index_images(gt_records, 'to choose thresholds on')
     n_images = len(image_index)
-    if n_images == 0:
-        raise ValueError('no ground-truth images to choose thresholds on')
     gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
     det, det_ignored, unknown = _flatten_records(pred_records, image_index, class_index, 'pred')
     if pred_records and len(unknown) == len(pred_records):
