@@ -26,13 +26,13 @@ from mmdet.utils import get_test_pipeline_cfg
 
 import tbmm
 from tbmm.apis.runner import load_config
+from tbmm.datasets.dataset_cfg import is_annotation_loader, is_resize, transform_type
 from tbmm.deploy.metadata import MODEL_FORMAT, DeployMetadata
 from tbmm.errors import UserInputError
 from tbmm.utils import ensure_parent_dir, file_sha256
 
 #: Lowest ONNX opset written (opset 17 has every operator a RetinaNet needs).
 MIN_OPSET = 17
-_ANNOTATION_LOADERS = ('LoadAnnotations',)
 
 
 class ExportError(UserInputError):
@@ -53,21 +53,17 @@ class RawHeadOutputs(torch.nn.Module):
         return (*cls_scores, *bbox_preds)
 
 
-def _transform_type(transform):
-    return str(transform.get('type', '')).split('.')[-1]
-
-
 def preprocess_settings(cfg, model, image_size=None):
     """The ``tbmm.preprocess`` metadata of a config's test pipeline and the model's data
     preprocessor; :class:`ExportError` for steps the runtime does not reproduce."""
     load, resize = None, None
     for transform in get_test_pipeline_cfg(cfg):
-        kind = _transform_type(transform)
-        if kind in _ANNOTATION_LOADERS or kind == 'PackDetInputs':
+        kind = transform_type(transform)
+        if is_annotation_loader(transform) or kind == 'PackDetInputs':
             continue
         if kind == 'LoadXRayImageFromFile' and load is None:
             load = transform
-        elif kind == 'Resize' and resize is None and 'scale' in transform:
+        elif is_resize(transform) and resize is None and 'scale' in transform:
             resize = transform
         else:
             raise ExportError(f'the test pipeline step {kind} is not one the ONNX runtime '

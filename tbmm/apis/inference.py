@@ -26,6 +26,7 @@ from mmengine.registry import init_default_scope
 
 from tbmm.apis.config import RunConfigError, config_classes, load_config
 from tbmm.checkpoint import check_checkpoint_fits_model, load_checkpoint_file
+from tbmm.datasets.dataset_cfg import innermost_dataset, is_annotation_loader
 from tbmm.datasets.image_io import ImageReadError
 from tbmm.deploy.records import prediction_record
 from tbmm.errors import MissingExtraError
@@ -36,7 +37,6 @@ __all__ = ['Prediction', 'apply_tta_config', 'apply_tta_pipeline', 'build_infere
            'build_tta_model', 'inference_pipeline_cfg', 'init_model', 'iter_predictions',
            'predict_files', 'sample_to_record', 'tta_pipeline_cfg']
 
-_ANNOTATION_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 _FLIP_META_KEYS = ('flip', 'flip_direction')
 _PACK_DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                            'flip_direction')
@@ -83,7 +83,7 @@ def inference_pipeline_cfg(cfg, tta=False):
     flipped horizontally (see :func:`tta_pipeline_cfg`).
     """
     pipeline = [t for t in copy.deepcopy(get_test_pipeline_cfg(cfg))
-                if t['type'] not in _ANNOTATION_LOADERS]
+                if not is_annotation_loader(t)]
     return tta_pipeline_cfg(pipeline) if tta else pipeline
 
 
@@ -236,9 +236,7 @@ def apply_tta_config(cfg):
 def apply_tta_pipeline(cfg):
     """Give the test data set of ``cfg`` (in place) the config's ``tta_pipeline`` or, when it has
     none, the flip form of its test pipeline (:func:`tta_pipeline_cfg`). Returns ``cfg``."""
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:  # wrappers such as ClassBalancedDataset
-        dataset = dataset.dataset
+    dataset = innermost_dataset(cfg.test_dataloader.dataset)
     tta_pipeline = cfg.get('tta_pipeline')
     dataset.pipeline = tta_pipeline if tta_pipeline else tta_pipeline_cfg(dataset.pipeline)
     return cfg

@@ -20,7 +20,7 @@ from tbmm.deploy.metadata import DeployModelError, parse_metadata
 from tbmm.deploy.postprocess import AnchorGrid, detect_single_image
 from tbmm.deploy.preprocess import pad_batch, prepare_image
 from tbmm.deploy.records import add_image_fields, prediction_record
-from tbmm.errors import MissingExtraError, UserInputError
+from tbmm.errors import MissingExtraError, UserInputError, error_line
 
 DEFAULT_PROVIDERS = ('CPUExecutionProvider',)
 
@@ -32,12 +32,6 @@ def _import_onnxruntime():
         raise MissingExtraError("running an ONNX model needs onnxruntime: pip install onnxruntime "
                                 "(or the 'tbmm[deploy]' extra; onnxruntime-gpu for CUDA)") from e
     return onnxruntime
-
-
-def _brief(error):
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
-    return text if len(text) <= 200 else text[:197] + '...'
 
 
 def check_providers(providers):
@@ -80,7 +74,7 @@ class OnnxDetector:
         try:
             self.session = ort.InferenceSession(model_path, options, providers=providers)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own types: Fail, ...)
-            raise DeployModelError(f'{model_path}: not a loadable ONNX model ({_brief(e)})') \
+            raise DeployModelError(f'{model_path}: not a loadable ONNX model ({error_line(e)})') \
                 from None
         self.path = model_path
         self.metadata = parse_metadata(self.session.get_modelmeta().custom_metadata_map,
@@ -193,7 +187,7 @@ def _read_batches(images, batch_size):
 def _failure_reason(error):
     if isinstance(error, ImageReadError) and error.reason:
         return error.reason
-    return _brief(error)
+    return error_line(error)
 
 
 def run_folder(model, sources, out_dir, score_thr=0.3, batch_size=1, thresholds=None,

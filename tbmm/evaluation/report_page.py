@@ -14,6 +14,8 @@ evaluation; every public name of the three is importable from here.
 import os
 import os.path as osp
 
+from tbmm.datasets.dataset_cfg import innermost_dataset
+
 from .report_html import render_report, write_report
 from .report_sources import (
     DATASET_STATS_FILE,
@@ -86,8 +88,7 @@ def write_evaluation_report(prefix, gt_records, pred_records, classes, img_dir=N
 def dataset_files(dataset_cfg):
     """``(annotation file, image folder)`` of a dataset config, joined with its ``data_root`` as
     MMEngine's ``BaseDataset`` does; a wrapper's (``dataset=...``) inner dataset is used."""
-    while 'ann_file' not in dataset_cfg and 'dataset' in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
+    dataset_cfg = innermost_dataset(dataset_cfg)
     root = dataset_cfg.get('data_root') or ''
     ann_file = dataset_cfg.get('ann_file')
     img = (dataset_cfg.get('data_prefix') or {}).get('img', '')
