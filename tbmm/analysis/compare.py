@@ -11,7 +11,7 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from tbmm.analysis.curves import _MEAN_KEY, _PER_CLASS_KEY, read_training_log
+from tbmm.analysis.curves import MEAN_KEY, PER_CLASS_KEY, read_training_log
 
 #: Metrics that can be compared and their key in a ``*.metrics.json`` result.
 METRICS = {'AP50': 'ap50', 'FROC': 'froc_avgrecall'}
@@ -56,10 +56,10 @@ def _from_validation(work_dir, metric, step=None):
                                 f'no {TEST_METRICS_FILE}')
     per_class, mean = {}, None
     for key, value in entry.items():
-        match = _PER_CLASS_KEY.match(key)
+        match = PER_CLASS_KEY.match(key)
         if match and match['metric'] == metric:
             per_class[match['cls']] = value
-        match = _MEAN_KEY.match(key)
+        match = MEAN_KEY.match(key)
         if match and match['metric'] == metric:
             mean = value
     step = f'epoch {entry["step"]}' if log.by_epoch else f'iter {entry["step"]}'

@@ -23,9 +23,9 @@ from tbmm.errors import UserInputError
 SCALARS_FILE = osp.join('vis_data', 'scalars.json')
 
 #: Per-class validation keys: ``<prefix>/AP50/<class>`` and ``<prefix>/FROC/<class>``.
-_PER_CLASS_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?(?P<metric>AP50|FROC)/(?P<cls>[^/]+)$')
+PER_CLASS_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?(?P<metric>AP50|FROC)/(?P<cls>[^/]+)$')
 #: Their means: ``<prefix>/mAP50`` and ``<prefix>/mFROC``.
-_MEAN_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?m(?P<metric>AP50|FROC)$')
+MEAN_KEY = re.compile(r'^(?:(?P<prefix>[^/]+)/)?m(?P<metric>AP50|FROC)$')
 
 
 class ScalarLogError(UserInputError):
@@ -60,7 +60,7 @@ class TrainingLog:
         found = {}
         for entry in self.val:
             for key in entry:
-                match = _PER_CLASS_KEY.match(key)
+                match = PER_CLASS_KEY.match(key)
                 if match and match['metric'] == metric:
                     found.setdefault(match['cls'], key)
         return found
@@ -69,7 +69,7 @@ class TrainingLog:
         """Key of the class mean of ``metric`` (``chestxdet/mAP50``, ``.../mFROC``), or None."""
         for entry in self.val:
             for key in entry:
-                match = _MEAN_KEY.match(key)
+                match = MEAN_KEY.match(key)
                 if match and match['metric'] == metric:
                     return key
         return None
@@ -92,7 +92,7 @@ class TrainingLog:
 
 def _metric_of(key):
     """``'AP50'``/``'FROC'`` for a per-class or mean key of that metric, else None."""
-    match = _PER_CLASS_KEY.match(key) or _MEAN_KEY.match(key)
+    match = PER_CLASS_KEY.match(key) or MEAN_KEY.match(key)
     return match['metric'] if match else None
 
 

@@ -74,11 +74,12 @@ def make_folds(ann_file, work_dir, folds=5, group_regex=None, seed=0, classes=No
         paths = fold_paths(work_dir, k)
         write_annotations(paths['train'], train)
         write_annotations(paths['val'], val)
-    write_annotations_json(record_path, settings)
+    _write_json(record_path, settings)
     return settings
 
 
-def write_annotations_json(path, obj):
+def _write_json(path, obj):
+    # Replaced in one step: a fold killed while writing leaves the old file, not half a new one.
     os.makedirs(osp.dirname(path), exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -136,7 +137,7 @@ def run_fold(config, work_dir, fold, cfg_options=None, img_dir=None, amp=False,
                                    cfg_options=options, metrics_prefix=paths['metrics_prefix'])
     run_test(test_cfg)
     info.update(checkpoint=osp.abspath(checkpoint), predict_seconds=time.time() - start)
-    write_annotations_json(paths['info'], info)
+    _write_json(paths['info'], info)
     return paths
 
 

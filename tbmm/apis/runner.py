@@ -270,6 +270,7 @@ def _cpu_distributed(cfg):
 
 
 def build_runner(cfg):
+    """The config's runner: its registered ``runner_type`` if it names one, else MMEngine's."""
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

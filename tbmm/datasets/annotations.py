@@ -36,7 +36,9 @@ class AnnotationError(UserInputError):
         self.file_name = file_name
 
 
-def _is_absolute_or_escaping(file_name):
+def is_absolute_or_escaping(file_name):
+    """Whether an annotation's ``file_name`` is absolute (POSIX or Windows) or climbs out of the
+    image folder with ``..``."""
     # Windows paths too ("C:\\x.png", "\\\\server\\x.png"): annotation files travel between systems,
     # and on POSIX osp.isabs() would take them for relative names that then go missing.
     parts = file_name.replace('\\', '/')
@@ -78,7 +80,7 @@ def validate_record(record, index, path, require_scores=False):
         fail(f'missing key(s) {", ".join(missing)}')
     if not isinstance(file_name, str) or not file_name:
         fail('"file_name" must be a non-empty string')
-    if _is_absolute_or_escaping(file_name):
+    if is_absolute_or_escaping(file_name):
         fail('"file_name" must be relative to the image folder (no absolute path, no "..")')
     syms, boxes = record['syms'], record['boxes']
     if not isinstance(syms, list) or not all(isinstance(s, str) for s in syms):

@@ -19,6 +19,7 @@ _LISTED_FAILURES = 10
 
 
 def parse_args(argv=None):
+    """The command line of ``python -m tbmm.deploy``."""
     parser = argparse.ArgumentParser(prog='python -m tbmm.deploy',
                                      description=__doc__.splitlines()[0])
     parser.add_argument('model', help='ONNX model exported by tools/export.py')
@@ -45,6 +46,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Run the model on the images; exit status 0, or 2 after one error line."""
     args = parse_args(argv)
     if args.batch_size < 1:
         print(f'error: --batch-size must be at least 1, got {args.batch_size}', file=sys.stderr)

@@ -9,7 +9,8 @@ from tbmm.classes import DEFAULT_CLASSES, class_color
 from tbmm.utils import ensure_parent_dir
 
 
-def _figure(width=8, height=5):
+def new_figure(width=8, height=5):
+    """A matplotlib figure on the Agg canvas (no display, no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -18,7 +19,8 @@ def _figure(width=8, height=5):
     return fig
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Write ``fig`` to ``path`` (its folder made), cropped to its content; return the path."""
     path = ensure_parent_dir(os.fspath(path))
     fig.savefig(path, bbox_inches='tight')
     return path
@@ -35,7 +37,7 @@ def plot_lines(series, path, title, xlabel, ylabel, colors=None, mean=None, ylim
             x ticks (epochs).
     """
     many = len(series) + (mean is not None) > 6
-    fig = _figure(10 if many else 8, 5)
+    fig = new_figure(10 if many else 8, 5)
     ax = fig.add_subplot()
     for label, (xs, ys) in series.items():
         color = None
@@ -61,7 +63,7 @@ def plot_lines(series, path, title, xlabel, ylabel, colors=None, mean=None, ylim
         ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize='small')
     else:
         ax.legend(fontsize='small')
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_class(per_class, path, title, ylabel, xlabel='epoch', mean=None,

@@ -1,7 +1,7 @@
 """Count matrices (class co-occurrence) as annotated heatmap PNGs."""
 import numpy as np
 
-from tbmm.visualization.curves import _figure, _save
+from tbmm.visualization.curves import new_figure, save_figure
 
 
 def plot_count_matrix(matrix, labels, path, title, colorbar_label='images'):
@@ -15,7 +15,7 @@ def plot_count_matrix(matrix, labels, path, title, colorbar_label='images'):
     off_diagonal = matrix[~np.eye(n, dtype=bool)] if n > 1 else np.zeros(0)
     vmax = max(1, int(off_diagonal.max()) if off_diagonal.size else 1)
     size = max(5, 0.55 * n + 2.5)
-    fig = _figure(size + 1, size)
+    fig = new_figure(size + 1, size)
     ax = fig.add_subplot()
     image = ax.imshow(np.minimum(matrix, vmax), cmap='viridis', vmin=0, vmax=vmax)
     ax.set_xticks(range(n))
@@ -32,7 +32,7 @@ def plot_count_matrix(matrix, labels, path, title, colorbar_label='images'):
         ax.add_patch(_diagonal_frame(i))
     fig.colorbar(image, ax=ax, label=f'{colorbar_label} (scale capped at the largest pair)')
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _diagonal_frame(i):

@@ -7,7 +7,7 @@ import math
 import os
 from collections import Counter
 
-from tbmm.datasets.annotations import _is_absolute_or_escaping, validate_record
+from tbmm.datasets.annotations import is_absolute_or_escaping, validate_record
 from tbmm.errors import UserInputError
 
 
@@ -190,7 +190,7 @@ def check_file_name(name, path, where):
     """Refuse an empty file name or one the annotation reader refuses (absolute, with "..")."""
     if not name:
         raise ConversionError(path, 'empty image file name', where)
-    if _is_absolute_or_escaping(name):
+    if is_absolute_or_escaping(name):
         raise ConversionError(path, f'image file name {name!r} must be relative to the image '
                               'folder (no absolute path, no "..")', where)
 

@@ -44,7 +44,7 @@ from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.split import group_ids  # noqa: F401  (re-exported: patients of file names)
 
 from .coco import build_coco_pair
-from .evaluate import _flatten_records
+from .evaluate import flatten_records
 from .froc import CHESTXDET_FROC_FPS
 from .matching import check_iou_threshold, match_detections, rank_by_score
 
@@ -148,8 +148,8 @@ class BootstrapCase:
         n_images = self.n_images = len(image_index)
         if n_images == 0:
             raise ValueError('no ground-truth images to evaluate')
-        gt, _, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
-        det, _, unknown = _flatten_records(pred_records, image_index, class_index, 'pred')
+        gt, _, _ = flatten_records(gt_records, image_index, class_index, 'gt')
+        det, _, unknown = flatten_records(pred_records, image_index, class_index, 'pred')
         if pred_records and len(unknown) == len(pred_records):
             raise ValueError(f'none of the {len(pred_records)} prediction records is for an image '
                              f'of the ground truth (first: {unknown[0]!r})')
@@ -320,7 +320,9 @@ def draw_counts(n_units, n_resamples, seed=0):
     return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples)
 
 
-def _interval(values, confidence):
+def percentile_interval(values, confidence):
+    """The central ``confidence`` percentile interval ``[low, high]`` of the resampled values
+    (NaNs left out), or None when none is finite."""
     values = values[~np.isnan(values)]
     if values.size == 0:
         return None
@@ -400,13 +402,14 @@ def bootstrap_intervals(gt_records, pred_records, classes=DEFAULT_CLASSES, n_res
             entry[metric] = estimate['per_class'][name][metric]
             entry[ci_key(metric, confidence)] = (
                 None if entry[metric] is None
-                else _interval(samples['per_class'][name][metric], confidence))
+                else percentile_interval(samples['per_class'][name][metric], confidence))
         per_class[name] = entry
     overall = {}
     for metric in OVERALL_METRICS:
         overall[metric] = estimate['overall'][metric]
         overall[ci_key(metric, confidence)] = (
-            None if overall[metric] is None else _interval(samples['overall'][metric], confidence))
+            None if overall[metric] is None
+            else percentile_interval(samples['overall'][metric], confidence))
     result = {
         'settings': {'method': 'percentile', 'n_resamples': n_resamples,
                      'confidence': float(confidence), 'seed': seed,

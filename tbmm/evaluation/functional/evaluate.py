@@ -54,6 +54,7 @@ def fp_rate_label(fp_rate):
 
 
 def froc_key(fp_rate):
+    """The metric key of the recall at ``fp_rate`` false positives per image."""
     return f'froc_recall@{fp_rate_label(fp_rate)}'
 
 
@@ -63,7 +64,7 @@ def image_keys(specificity=IMAGE_SPECIFICITY):
     return f'image_sens@spec{spec}', f'image_threshold@spec{spec}'
 
 
-class _Boxes:
+class Boxes:
     """Boxes of one record set as flat arrays: ``boxes`` (N, 4), ``labels`` (class index),
     ``images`` (index into the ground truth's file list), ``index`` (position of the box in its
     record's ``syms``/``boxes``), ``scores`` (None for ground truth)."""
@@ -79,7 +80,7 @@ class _Boxes:
         return len(self.labels)
 
 
-def _index_images(gt_records, purpose):
+def index_images(gt_records, purpose):
     """``{file_name: index}`` of the ground-truth images, refusing a repeated name or none at all
     (``purpose`` ends the latter's message)."""
     image_index = {}
@@ -92,8 +93,8 @@ def _index_images(gt_records, purpose):
     return image_index
 
 
-def _flatten_records(records, image_index, class_index, kind):
-    """Turn records into :class:`_Boxes`, counting boxes of classes outside the class list.
+def flatten_records(records, image_index, class_index, kind):
+    """Turn records into :class:`Boxes`, counting boxes of classes outside the class list.
 
     Records whose file name is not in ``image_index`` are skipped and returned by name.
     """
@@ -127,7 +128,7 @@ def _flatten_records(records, image_index, class_index, kind):
             index.append(j)
             if with_scores:
                 scores.append(rec_scores[j])
-    return (_Boxes(boxes, labels, images, scores if with_scores else None, index), dict(ignored),
+    return (Boxes(boxes, labels, images, scores if with_scores else None, index), dict(ignored),
             unknown_files)
 
 
@@ -159,11 +160,11 @@ def evaluate_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=
     iou_thr = check_iou_threshold(iou_thr)
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
-    image_index = _index_images(gt_records, 'to evaluate')
+    image_index = index_images(gt_records, 'to evaluate')
     n_images = len(image_index)
 
-    gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
-    det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index,
+    gt, gt_ignored, _ = flatten_records(gt_records, image_index, class_index, 'gt')
+    det, det_ignored, unknown_files = flatten_records(pred_records, image_index, class_index,
                                                        'pred')
     if pred_records and len(unknown_files) == len(pred_records):
         # Scoring that as "no detections" would report zeros for a mix-up of files.

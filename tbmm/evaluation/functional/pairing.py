@@ -25,8 +25,10 @@ import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
 
-from .evaluate import _Boxes as Boxes  # noqa: F401  (the type of Pairing.gt / .det)
-from .evaluate import _flatten_records
+from .evaluate import (
+    Boxes,  # noqa: F401  (the type of Pairing.gt / .det)
+    flatten_records,
+)
 from .matching import box_iou, check_iou_threshold, rank_by_score
 
 # Bounds the (detections x ground truths per image) IoU block computed at once.
@@ -119,8 +121,8 @@ def pair_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=0.5)
         image_index[record['file_name']] = len(image_index)
     if not image_index:
         raise ValueError('no ground-truth images to evaluate')
-    gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
-    det, det_ignored, unknown_files = _flatten_records(pred_records, image_index, class_index,
+    gt, gt_ignored, _ = flatten_records(gt_records, image_index, class_index, 'gt')
+    det, det_ignored, unknown_files = flatten_records(pred_records, image_index, class_index,
                                                        'pred')
 
     p = Pairing()

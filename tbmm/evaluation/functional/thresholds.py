@@ -67,8 +67,8 @@ import numpy as np
 
 from tbmm.classes import DEFAULT_CLASSES
 
-from .bootstrap import _interval, ci_key, draw_counts
-from .evaluate import _flatten_records, _index_images
+from .bootstrap import ci_key, draw_counts, percentile_interval
+from .evaluate import flatten_records, index_images
 from .matching import check_iou_threshold, match_detections, rank_by_score
 from .thresholds_file import (
     THRESHOLDS_FORMAT,
@@ -224,10 +224,10 @@ def select_thresholds(gt_records, pred_records, target, classes=DEFAULT_CLASSES,
         raise ValueError(f'n_resamples must be >= 0, got {n_resamples}')
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
-    image_index = _index_images(gt_records, 'to choose thresholds on')
+    image_index = index_images(gt_records, 'to choose thresholds on')
     n_images = len(image_index)
-    gt, gt_ignored, _ = _flatten_records(gt_records, image_index, class_index, 'gt')
-    det, det_ignored, unknown = _flatten_records(pred_records, image_index, class_index, 'pred')
+    gt, gt_ignored, _ = flatten_records(gt_records, image_index, class_index, 'gt')
+    det, det_ignored, unknown = flatten_records(pred_records, image_index, class_index, 'pred')
     if pred_records and len(unknown) == len(pred_records):
         raise ValueError(f'none of the {len(pred_records)} prediction records is for an image of '
                          f'the ground truth (first: {unknown[0]!r}): predictions of another '
@@ -324,7 +324,7 @@ def _attach_intervals(entries, classes, per_image, groups, n_images, n_resamples
         rates = _rates(sums[:, 3 * k], sums[:, 3 * k + 1], class_gt, resample_images)
         for rate in RATES:
             if entry[rate] is not None:
-                entry[ci_key(rate, confidence)] = _interval(rates[rate], confidence)
+                entry[ci_key(rate, confidence)] = percentile_interval(rates[rate], confidence)
     return {'n_resamples': n_resamples, 'confidence': float(confidence), 'seed': seed,
             'unit': 'image' if groups is None else 'group', 'n_units': n_units}
 

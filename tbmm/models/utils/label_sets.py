@@ -25,6 +25,7 @@ MAX_LABEL_SET_CLASSES = 62
 
 
 def check_label_set_classes(num_classes):
+    """Refuse more classes than one int64 label-set code can hold (``ValueError``)."""
     if num_classes > MAX_LABEL_SET_CLASSES:
         raise ValueError(f'label sets encode at most {MAX_LABEL_SET_CLASSES} classes in one int64, '
                          f'got num_classes={num_classes}')
