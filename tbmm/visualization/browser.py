@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
 
+from tbmm.errors import UserInputError
+
 #: Executables tried in this order (Debian's ``chromium``, then other common names).
 CHROMIUM_NAMES = ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
 #: Environment variable naming the browser executable explicitly.
@@ -39,8 +41,9 @@ _PAGE_FACTS_JS = """(() => {
 })()"""
 
 
-class BrowserError(RuntimeError):
-    """Chromium missing, failing to start, or not answering in time."""
+class BrowserError(UserInputError, RuntimeError):
+    """Chromium missing, failing to start, or not answering in time: a problem of the machine the
+    tool runs on, reported as one error line (a :class:`~tbmm.errors.UserInputError`)."""
 
 
 @dataclass
