@@ -53,7 +53,7 @@ def run(config, checkpoint, folder, out_dir, procs, workers, port):
     return wall, rate, n, summary
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
@@ -61,8 +61,7 @@ def main():
     parser.add_argument('--size', type=int, default=1024)
     parser.add_argument('--workers', type=int, default=1)
     parser.add_argument('--procs', type=int, nargs='+', default=[1, 2])
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
+    args = parser.parse_args(argv)
     from tbmm.datasets.phantom import make_phantom_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +83,9 @@ def main():
             for line in summary:
                 print(f'  {line}')
 
+    return 0
+
 
 if __name__ == '__main__':
-    main()
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

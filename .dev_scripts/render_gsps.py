@@ -6,18 +6,15 @@ presentation LUT, then its boxes and labels), e.g. for the README's picture.
 """
 import argparse
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('image')
     parser.add_argument('gsps')
     parser.add_argument('out')
     parser.add_argument('--width', type=int, default=720, help='width of the PNG (area-resized)')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     import cv2
     import pydicom
 
@@ -32,7 +29,9 @@ def main():
     small = cv2.resize(rgb, (args.width, height), interpolation=cv2.INTER_AREA)
     cv2.imwrite(args.out, cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
     print(f'{args.out}: {args.width} x {height}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    from tbmm.utils import run_cli
+    sys.exit(run_cli(main))

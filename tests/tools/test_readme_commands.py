@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# `python tools/x.py`, `python demo/x.py`, `bash tools/x.sh`, `python -m tbmm.deploy`, as the README
-# writes them in its commands.
-COMMAND = re.compile(r'\b(?:python|bash) ((?:-m [\w.]+)|(?:[\w.-]+/)+[\w-]+\.(?:py|sh))\b')
+# `python -m tbmm.deploy`, and every script path under tools/, demo/ or .dev_scripts/ the README
+# names, run with python or bash or on its own (`tools/dist_train.sh CONFIG 2`).
+COMMAND = re.compile(r'\b(?:python|bash) (-m [\w.]+)'
+                     r'|(?<![\w./-])((?:tools|demo|\.dev_scripts)/(?:[\w-]+/)*[\w-]+\.(?:py|sh))\b')
 
 
 def readme_tools():
     text = (REPO / 'README.md').read_text()
-    return sorted({m.group(1) for m in COMMAND.finditer(text)})
+    return sorted({m.group(1) or m.group(2) for m in COMMAND.finditer(text)})
 
 
 def test_the_readme_shows_the_main_tools():
