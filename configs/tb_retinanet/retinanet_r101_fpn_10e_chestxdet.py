@@ -17,7 +17,7 @@ _base_ = [
 model = dict(
     backbone=dict(
         depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
-    bbox_head=dict(type='Float32OutputRetinaHead', num_classes=9,
+    bbox_head=dict(type='Float32OutputRetinaHead', num_classes=len(_base_.metainfo['classes']),
                    loss_cls=dict(type='MultiLabelFocalLoss')))
 
 max_epochs = 10

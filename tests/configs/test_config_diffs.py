@@ -102,7 +102,8 @@ def test_fast_pipelines_decode_one_channel_and_change_nothing_else(name, base):
 
 
 def test_phantom_fast_config_has_the_fast_configs_model_levers():
-    # The model levers are repeated in the phantom fast config (one line of bases per config).
+    # The model levers are written again in the phantom fast config (MMEngine refuses `model` in two
+    # bases).
     fast, phantom_fast = load(FAST)['model'], load(PHANTOM_FAST)['model']
     for key in ('type', 'channels_last', 'fold_frozen_bn', 'data_preprocessor'):
         assert phantom_fast[key] == fast[key], key

@@ -6,8 +6,8 @@ _base_ = './retinanet_r18_fpn_phantom.py'
 
 custom_imports = dict(imports=['tbmm.plugin', 'tbmm.models'], allow_failed_imports=False)
 
-# The fast config's model levers (explained there); a config has one line of bases, so they are
-# repeated here, and tests/configs/test_config_diffs.py checks that they match.
+# The fast config's model levers (explained there). MMEngine refuses two bases that both define
+# `model`, so this patch is written here too; tests/configs/test_config_diffs.py checks it matches.
 model = dict(
     type='FastRetinaNet',
     channels_last=True,
