@@ -2,9 +2,11 @@
 renderer for pictures and checks, not a full implementation of the standard.
 
 The presentation state's own transforms are applied to the stored pixels in the standard's order
-(PS3.4 N.2): its modality rescale (identity when it has none), its first VOI window (the LINEAR
-function of PS3.3 C.11.2.1.2.1; the value range when it has no window), then its Presentation LUT
-Shape (INVERSE flips the grey scale). The image's own window and photometric interpretation are
+(PS3.4 N.2): its modality rescale (identity when it has none), its first VOI window (pydicom's
+``apply_windowing``: LINEAR, LINEAR_EXACT or SIGMOID; the value range when it has no window), then
+its Presentation LUT Shape (INVERSE flips the grey scale over 0-255; pydicom's own
+``apply_presentation_lut`` flips over the image's maximum instead, which darkens a window that
+leaves the brightest pixels below white). The image's own window and photometric interpretation are
 ignored, as the standard says for a presentation state. Then every graphic annotation is drawn:
 POLYLINE objects in pixel units as lines in their layer's recommended colour, text objects at
 their anchor point. VOI LUT tables, modality LUT tables and display units are refused with a
@@ -19,15 +21,21 @@ _DEFAULT_RGB = (255, 255, 0)
 _SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 pixel precision
 
 
-def _linear_window(values, center, width):
-    """PS3.3 C.11.2.1.2.1 LINEAR window onto [0, 255]."""
-    center, width = float(center), float(width)
-    if width < 1:
-        raise ValueError(f'window width below 1: {width}')
-    low = center - 0.5 - (width - 1) / 2
-    high = center - 0.5 + (width - 1) / 2
-    scaled = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0
-    return np.where(values <= low, 0.0, np.where(values > high, 255.0, scaled))
+def _window(values, voi_item):
+    """pydicom's windowing (LINEAR, LINEAR_EXACT or SIGMOID; the first window) of the
+    presentation state's VOI item onto [0, 255]."""
+    from pydicom import Dataset
+    from pydicom.pixels import apply_windowing
+
+    # apply_windowing maps onto the range of a dataset's stored bits: 8 unsigned bits give 0-255.
+    window = Dataset()
+    window.PhotometricInterpretation = 'MONOCHROME2'
+    window.BitsStored = 8
+    window.PixelRepresentation = 0
+    for keyword in ('WindowCenter', 'WindowWidth', 'VOILUTFunction'):
+        if keyword in voi_item:
+            setattr(window, keyword, voi_item[keyword].value)
+    return apply_windowing(values, window)
 
 
 def windowed_gray(stored, presentation_state):
@@ -42,13 +50,7 @@ def windowed_gray(stored, presentation_state):
     if voi_items and 'VOILUTSequence' in voi_items[0]:
         raise NotImplementedError('VOI LUT tables are not rendered')
     if voi_items and 'WindowCenter' in voi_items[0]:
-        item = voi_items[0]
-        function = str(item.get('VOILUTFunction', 'LINEAR')).upper()
-        if function != 'LINEAR':
-            raise NotImplementedError(f'VOI LUT function {function} is not rendered')
-        center = np.atleast_1d(item.WindowCenter)[0]
-        width = np.atleast_1d(item.WindowWidth)[0]
-        return _linear_window(values, center, width)
+        return _window(values, voi_items[0])
     low, high = float(values.min()), float(values.max())
     return (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
 
