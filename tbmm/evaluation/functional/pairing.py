@@ -28,6 +28,7 @@ from tbmm.classes import DEFAULT_CLASSES
 from .evaluate import (
     Boxes,  # noqa: F401  (the type of Pairing.gt / .det)
     flatten_records,
+    index_images,
 )
 from .matching import box_iou, check_iou_threshold, rank_by_score
 
@@ -114,13 +115,7 @@ def pair_records(gt_records, pred_records, classes=DEFAULT_CLASSES, iou_thr=0.5)
     iou_thr = check_iou_threshold(iou_thr)
     classes = [str(c) for c in classes]
     class_index = {name: k for k, name in enumerate(classes)}
-    image_index = {}
-    for record in gt_records:
-        if record['file_name'] in image_index:
-            raise ValueError(f'gt: duplicate file_name {record["file_name"]!r}')
-        image_index[record['file_name']] = len(image_index)
-    if not image_index:
-        raise ValueError('no ground-truth images to evaluate')
+    image_index = index_images(gt_records, 'to evaluate')
     gt, gt_ignored, _ = flatten_records(gt_records, image_index, class_index, 'gt')
     det, det_ignored, unknown_files = flatten_records(pred_records, image_index, class_index,
                                                        'pred')
