@@ -15,7 +15,7 @@ import torch
 from tbmm.datasets.annotations import read_annotations
 from tbmm.datasets.image_io import read_xray
 from tbmm.evaluation.functional import evaluate_records
-from tests.helpers import write_dicom
+from tests.helpers import save_untrained_phantom_checkpoint, write_dicom
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r18_fpn_phantom.py')
@@ -40,22 +40,8 @@ CLI_OPTIONS = ['--cfg-options', f'{_resize_key()}=(96,96)', 'model.test_cfg.max_
 def checkpoint(tmp_path_factory):
     """An untrained phantom-config detector whose classifier bias is 0, so it returns boxes
     scoring about 0.5 (the default prior bias gives ~0.01, below the test score threshold)."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    from tbmm.apis.runner import load_config
-
-    cfg = load_config(PHANTOM)
-    init_default_scope('mmdet')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.nn.init.zeros_(model.bbox_head.retina_cls.bias)
-    classes = tuple(cfg.test_dataloader.dataset.metainfo.classes)
-    path = tmp_path_factory.mktemp('ckpt') / 'phantom_untrained.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}},
-               path)
-    return str(path)
+    return save_untrained_phantom_checkpoint(
+        PHANTOM, tmp_path_factory.mktemp('ckpt') / 'phantom_untrained.pth')
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from tbmm.apis.runner import load_config
@@ -23,6 +22,7 @@ from tbmm.datasets.image_io import inspect_image, read_xray, read_xray_info
 from tbmm.datasets.transforms import LoadXRayImageFromFile
 from tbmm.datasets.validation import validate_dataset
 from tests.engine.tool_runs import tool_path
+from tests.helpers import save_untrained_phantom_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / 'tests' / 'fixtures' / 'real'
@@ -257,20 +257,8 @@ def phantom_checkpoint(tmp_path_factory):
     """An untrained phantom-config detector (256 px, ResNet-18) with classifier bias 0, so that it
     returns boxes scoring about 0.5: what matters here is that real files go through, not
     accuracy."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    cfg = load_config(PHANTOM)
-    init_default_scope('mmdet')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.nn.init.zeros_(model.bbox_head.retina_cls.bias)
-    classes = tuple(cfg.test_dataloader.dataset.metainfo.classes)
-    path = tmp_path_factory.mktemp('real_ckpt') / 'phantom_untrained.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}},
-               path)
-    return str(path)
+    return save_untrained_phantom_checkpoint(
+        PHANTOM, tmp_path_factory.mktemp('real_ckpt') / 'phantom_untrained.pth')
 
 
 def test_infer_writes_one_prediction_and_one_overlay_per_real_image(phantom_checkpoint, tmp_path,

@@ -6,10 +6,10 @@ import json
 import os.path as osp
 
 import pytest
-import torch
 
 from tbmm.datasets.annotations import read_annotations
 from tbmm.utils import run_cli
+from tests.helpers import save_untrained_phantom_checkpoint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHANTOM = osp.join(REPO_ROOT, 'configs', 'tb_retinanet', 'phantom', 'retinanet_r18_fpn_phantom.py')
@@ -35,22 +35,8 @@ def phantom(tmp_path_factory):
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     """An untrained phantom detector with classifier bias 0: boxes scoring about 0.5."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    from tbmm.apis.runner import load_config
-
-    cfg = load_config(PHANTOM)
-    init_default_scope('mmdet')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.nn.init.zeros_(model.bbox_head.retina_cls.bias)
-    classes = tuple(cfg.test_dataloader.dataset.metainfo.classes)
-    path = tmp_path_factory.mktemp('ckpt') / 'untrained.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}},
-               path)
-    return str(path)
+    return save_untrained_phantom_checkpoint(
+        PHANTOM, tmp_path_factory.mktemp('ckpt') / 'untrained.pth')
 
 
 def data_options(root):
