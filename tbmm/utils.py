@@ -1,13 +1,17 @@
 """Small helpers shared by the command-line tools and the writers of output files."""
+import contextlib
 import hashlib
+import logging
 import os
 import os.path as osp
+import platform
 import re
 import sys
 
 from tbmm.errors import MissingExtraError, UserInputError, user_error_names
 
-__all__ = ['MissingExtraError', 'UserInputError', 'ensure_parent_dir', 'file_sha256', 'run_cli']
+__all__ = ['MissingExtraError', 'UserInputError', 'cpu_name', 'ensure_parent_dir', 'file_sha256',
+           'logger_level', 'run_cli']
 
 
 def ensure_parent_dir(path):
@@ -34,6 +38,32 @@ def file_sha256(path):
 
 # File-system errors name the missing path, which is all the user needs.
 OS_USER_ERRORS = (FileNotFoundError, NotADirectoryError)
+
+
+def cpu_name():
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows), for the
+    machine line of benchmark records."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@contextlib.contextmanager
+def logger_level(level, logger=None):
+    """Set ``logger`` (default: the root logger) to ``level`` for the ``with`` block, then back:
+    quiets a library that logs per parameter or per tensor."""
+    logger = logger or logging.getLogger()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def worker_user_error_message(error):

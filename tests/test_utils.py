@@ -99,3 +99,26 @@ def test_a_type_error_of_tbmm_itself_keeps_its_traceback():
         takes_nothing(unexpected=1)  # not raised while MMEngine builds from a config
     with pytest.raises(TypeError, match='unexpected keyword argument'):
         run_cli(main, [])
+
+
+def test_logger_level_is_restored_after_the_block_even_on_error():
+    import logging
+
+    from tbmm.utils import logger_level
+
+    logger = logging.getLogger('tbmm.test.logger_level')
+    logger.setLevel(logging.INFO)
+    with logger_level(logging.ERROR, logger):
+        assert logger.level == logging.ERROR
+    assert logger.level == logging.INFO
+    try:
+        with logger_level(logging.ERROR, logger):
+            raise KeyError('x')
+    except KeyError:
+        pass
+    assert logger.level == logging.INFO
+    root = logging.getLogger()
+    before = root.level
+    with logger_level(logging.CRITICAL):
+        assert root.level == logging.CRITICAL
+    assert root.level == before

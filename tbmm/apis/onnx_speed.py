@@ -23,7 +23,6 @@ The command line is ``tools/analysis_tools/benchmark.py --task infer --backend o
 --compare-stock [--precision int8]``.
 """
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -31,6 +30,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 import torch
+
+from tbmm.utils import cpu_name
 
 STOCK_CONFIG = 'mmdet::retinanet/retinanet_r101_fpn_1x_coco.py'
 CANDIDATE_LOGIT = -2.9  # sigmoid: 0.052, just above the 0.05 test threshold
@@ -166,7 +167,7 @@ def compare_onnx_with_stock(size=1024, iters=5, warmup=1, threads=None, classes=
     medians = {name: statistics.median(values) for name, values in times.items()}
     result = dict(
         date=datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-        machine=f'{_cpu_name()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}',
+        machine=f'{cpu_name()}, {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}',
         torch=torch.__version__, onnxruntime=_onnxruntime_version(),
         size=size, iters=iters, warmup=warmup, threads=threads,
         torch_threads=torch.get_num_threads(),
@@ -211,17 +212,6 @@ def _max_score_diff(a, b):
     if len(a) != len(b) or not len(a):
         return None
     return float(np.abs(np.sort(a)[::-1] - np.sort(b)[::-1]).max())
-
-
-def _cpu_name():
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _onnxruntime_version():

@@ -26,6 +26,7 @@ import tbmm.plugin  # noqa: F401  (data set, loader, models and optimizer wrappe
 from tbmm.apis.precision import training_amp
 from tbmm.benchmark.configs import loader_channels, prepare_config, stock_config
 from tbmm.benchmark.settings import BenchmarkResult, BenchmarkSettings, BenchmarkSettingsError
+from tbmm.utils import logger_level
 
 __all__ = ['synthetic_batch', 'Workload', 'build_model', 'measure', 'run_benchmark',
            'run_comparison', 'synchronize', 'time_ms', 'autocast_context']
@@ -237,20 +238,10 @@ def build_model(cfg, device):
     """The config's model with freshly initialised (random) weights, on ``device``."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
-    with _quiet_logger():  # init_weights logs every parameter's initialiser
+    # init_weights logs every parameter's initialiser.
+    with logger_level(logging.WARNING, MMLogger.get_current_instance()):
         model.init_weights()
     return model.to(device)
-
-
-@contextlib.contextmanager
-def _quiet_logger():
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def measure(cfg, settings: BenchmarkSettings, name='config'):

@@ -20,7 +20,6 @@ score and box; everything before them is quantised.
 
 Needs the ``onnx`` package (the ``export`` extra) besides onnxruntime; neither torch nor mmcv.
 """
-import contextlib
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ from tbmm.datasets.image_io import ImageReadError, read_xray
 from tbmm.deploy.metadata import KEY_PREFIX, DeployModelError, parse_metadata
 from tbmm.deploy.preprocess import pad_batch, prepare_image
 from tbmm.errors import MissingExtraError, UserInputError
-from tbmm.utils import file_sha256
+from tbmm.utils import file_sha256, logger_level
 
 PRECISION_KEY = KEY_PREFIX + 'precision'
 QUANTIZATION_KEY = KEY_PREFIX + 'quantization'
@@ -147,19 +146,6 @@ def _output_nodes(graph, output_names):
     return list(dict.fromkeys(names))
 
 
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """onnxruntime.quantization logs a warning per tensor it cannot quantise per channel (e.g.
-    GroupNorm's constants) on the root logger: hidden during the quantisation."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
 def quantize_int8(model_path, out, calibration_images, count=DEFAULT_CALIBRATION_COUNT,
                   quant_format='qdq', calibrate_method='minmax', per_channel=True,
                   keep_outputs_float=True):
@@ -217,7 +203,9 @@ def quantize_int8(model_path, out, calibration_images, count=DEFAULT_CALIBRATION
     methods = dict(minmax=quantization.CalibrationMethod.MinMax,
                    percentile=quantization.CalibrationMethod.Percentile,
                    entropy=quantization.CalibrationMethod.Entropy)
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+    # onnxruntime.quantization logs a warning on the root logger per tensor it cannot quantise per
+    # channel (e.g. GroupNorm's constants): hidden during the quantisation.
+    with tempfile.TemporaryDirectory() as tmp, logger_level(logging.ERROR):
         # Shape inference and onnxruntime's basic fusions (Conv+BN and the like) first, as
         # onnxruntime recommends; the graph keeps its node names, so float_nodes still apply.
         prepared = osp.join(tmp, 'prepared.onnx')

@@ -24,6 +24,7 @@ import numpy as np
 from tbmm.classes import DEFAULT_CLASSES
 from tbmm.datasets.annotations import write_annotations
 from tbmm.evaluation.functional import bootstrap_intervals, evaluate_records
+from tbmm.utils import cpu_name
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -74,17 +75,6 @@ def best_time(fn, repeat):
     return min(times)
 
 
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=542)
@@ -99,7 +89,7 @@ def main(argv=None):
     n_gt = sum(len(r['boxes']) for r in gt_records)
     print(f'case: {args.images} images ({n_gt} GT boxes), {args.dets} detections/image '
           f'({args.images * args.dets} total), seed {args.seed}')
-    print(f'machine: nproc={os.cpu_count()}, {cpu_model()}, Python {platform.python_version()}, '
+    print(f'machine: nproc={os.cpu_count()}, {cpu_name()}, Python {platform.python_version()}, '
           f'load average {os.getloadavg()[0]:.2f} (other processes share the CPUs)')
 
     result = evaluate_records(gt_records, pred_records)
