@@ -21,9 +21,9 @@ from tests.models.test_batched_targets_retina_head import (
     IMAGE,
     STRIDES,
     head_cfg,
-    instances,
     make_heads,
     metas,
+    random_gts,
 )
 
 pytestmark = pytest.mark.cuda
@@ -224,22 +224,9 @@ def _targets(head, gts, device):
     return head.get_targets(anchor_list, valid_list, gts, metas(len(gts)))
 
 
-def _random_gts(seed):
-    generator = torch.Generator().manual_seed(seed)
-    gts = []
-    for _ in range(3):
-        count = int(torch.randint(0, 7, (1, ), generator=generator))
-        corner = torch.rand(count, 2, generator=generator) * (IMAGE - 8)
-        size = 4 + torch.rand(count, 2, generator=generator) ** 2 * IMAGE * 0.8
-        boxes = torch.cat([corner, (corner + size).clamp(max=IMAGE)], dim=1)
-        gts.append(instances(boxes.round().tolist(),
-                             torch.randint(0, 9, (count, ), generator=generator).tolist()))
-    return gts
-
-
 @pytest.mark.parametrize('case', ['edge_cases', 'random_0', 'random_1', 'random_2'])
 def test_batched_targets_on_cuda_equal_the_cpu_and_mmdet(case):
-    gts = EDGE_CASES if case == 'edge_cases' else _random_gts(int(case.split('_')[1]))
+    gts = EDGE_CASES if case == 'edge_cases' else random_gts(int(case.split('_')[1]))
     reference, batched = make_heads()
     on_cpu = _targets(batched, gts, 'cpu')
     reference, batched = reference.cuda(), batched.cuda()

@@ -103,8 +103,9 @@ def test_identical_boxes_with_two_classes_give_their_anchors_both_classes():
     assert positives[alone].sum(-1).eq(1).all()
 
 
-@pytest.mark.parametrize('seed', range(12))
-def test_random_batches_give_mmdets_targets(seed):
+def random_gts(seed):
+    """Three images of 0-6 seeded random boxes of random classes, in whole pixels (as annotations
+    are: more exact ties between anchors' IoUs)."""
     generator = torch.Generator().manual_seed(seed)
     gts = []
     for _ in range(3):
@@ -112,11 +113,15 @@ def test_random_batches_give_mmdets_targets(seed):
         corner = torch.rand(count, 2, generator=generator) * (IMAGE - 8)
         size = 4 + torch.rand(count, 2, generator=generator) ** 2 * IMAGE * 0.8
         boxes = torch.cat([corner, (corner + size).clamp(max=IMAGE)], dim=1)
-        # whole pixels, as annotations are: more exact ties between anchors' IoUs
         gts.append(instances(boxes.round().tolist(),
                              torch.randint(0, 9, (count, ), generator=generator).tolist()))
+    return gts
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_random_batches_give_mmdets_targets(seed):
     reference, batched = make_heads()
-    assert_same_targets(reference, batched, gts)
+    assert_same_targets(reference, batched, random_gts(seed))
 
 
 @pytest.mark.parametrize('train_options,assigner', [
